@@ -1,0 +1,114 @@
+// Mongrel2's wire format, both ways: request frames in (JSON or tnetstring
+// headers, disconnect notices, JSON/XML socket messages, upload markers) and
+// reply frames out (one or many connection ids, close frames).
+//
+// Decoding is strict: every length, terminator and id is checked and a bad
+// frame yields a DecodeError, never undefined behaviour. Views in a decoded
+// Frame point into the caller's bytes, which must outlive it; header names and
+// values are owned because JSON unescaping may change them.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace brubeck {
+
+enum class DecodeError : std::uint8_t {
+  ok = 0,
+  truncated,             // input ends before a required part
+  bad_sender,            // empty sender, or not printable ASCII without spaces
+  bad_conn_id,           // not 1..20 decimal digits
+  bad_path,              // empty path
+  bad_netstring_length,  // length not digits, too long, or past the end
+  missing_terminator,    // netstring not closed by ',' (or '}' for tnetstring dicts)
+  bad_headers,           // headers are neither a JSON object nor a tnetstring dict of strings
+  trailing_bytes,        // bytes after the body netstring
+};
+
+// A short, stable description for logs ("bad conn id", ...).
+std::string_view to_string(DecodeError e) noexcept;
+
+enum class FrameKind : std::uint8_t {
+  http,        // an ordinary HTTP request
+  json,        // METHOD "JSON" socket message (not a disconnect)
+  xml,         // METHOD "XML" socket message
+  disconnect,  // METHOD "JSON" with body {"type":"disconnect"}: never answered
+};
+
+struct Header {
+  std::string name;  // as sent: browser headers lower case, Mongrel2's upper case
+  std::string value;
+};
+
+// One decoded request frame.
+struct Frame {
+  std::string_view sender;
+  std::string_view conn_id;
+  std::string_view path;
+  std::string_view body;
+  FrameKind kind = FrameKind::http;
+  // In order of appearance; a JSON array value becomes one entry per element.
+  std::vector<Header> headers;
+  // Values of x-mongrel2-upload-start / -done, empty when absent.
+  std::string upload_start;
+  std::string upload_done;
+
+  // First header named exactly `name` (case-sensitive, as Mongrel2 sends
+  // them), or nullptr.
+  const Header* find(std::string_view name) const noexcept;
+};
+
+// What the router reads of a frame: "SENDER SP CONN_ID SP", nothing more.
+struct RouteKey {
+  std::string_view sender;
+  std::string_view conn_id;
+};
+
+// Scans only the sender and conn id; never looks at the headers.
+// Returns nullopt when those two are malformed.
+std::optional<RouteKey> peek_route_key(std::string_view frame) noexcept;
+
+// Decodes whole frames. Holds a reusable simdjson parser and padded scratch
+// buffer, so make one per shard and reuse it; not thread-safe.
+class FrameDecoder {
+ public:
+  FrameDecoder();
+  ~FrameDecoder();
+  FrameDecoder(const FrameDecoder&) = delete;
+  FrameDecoder& operator=(const FrameDecoder&) = delete;
+
+  // On success fills `out` (clearing what was there) and returns ok.
+  DecodeError decode(std::string_view bytes, Frame& out);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Largest number of connection ids in one reply frame (Mongrel2 accepts 128).
+inline constexpr std::size_t kMaxIdsPerFrame = 100;
+
+// Appends "SENDER SP LEN:ID ID..., SP" to out; ids.size() must be 1..100.
+void append_reply_prefix(std::string& out, std::string_view sender,
+                         std::span<const std::string_view> conn_ids);
+
+// The whole reply frame for one connection. An empty body closes it.
+std::string encode_reply(std::string_view sender, std::string_view conn_id, std::string_view body);
+
+// The frames that deliver `body` to every id, at most kMaxIdsPerFrame each.
+std::vector<std::string> encode_broadcast(std::string_view sender,
+                                          std::span<const std::string_view> conn_ids,
+                                          std::string_view body);
+
+// The frame that closes the connection (an empty body).
+inline std::string encode_close(std::string_view sender, std::string_view conn_id) {
+  return encode_reply(sender, conn_id, {});
+}
+
+}  // namespace brubeck
