@@ -1,0 +1,91 @@
+// The event loop of one thread (a shard, or the router): runs tasks posted
+// from other threads, ready fibers and expired timers of an optional fiber
+// hub, and file descriptors, then sleeps in epoll until the next deadline.
+//
+// Posting from another thread wakes the loop (an eventfd write) only when it
+// is asleep and its queue was empty, so a busy loop takes hand-offs in
+// batches without system calls.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "brubeck/pipeline/fiber_hub.hpp"
+
+namespace brubeck {
+
+// A unit of work handed to a reactor from any thread.
+class Task {
+ public:
+  virtual ~Task() = default;
+  virtual void run() = 0;
+
+ private:
+  friend class Reactor;
+  Task* next_ = nullptr;  // intrusive link of the lock-free inbox
+};
+
+struct ReactorOptions {
+  // Busy-poll this long before sleeping: a wake-up across cores costs far more.
+  std::chrono::microseconds idle_poll{0};
+  std::size_t fiber_batch = 256;  // fibers run per pass, so I/O is never starved
+};
+
+class Reactor {
+ public:
+  // `hub` may be null (a loop without fibers); it must outlive the reactor.
+  explicit Reactor(FiberHub* hub, ReactorOptions options = {});
+  ~Reactor();
+  Reactor(const Reactor&) = delete;
+  Reactor& operator=(const Reactor&) = delete;
+
+  // Any thread. The task runs on the loop thread, in posting order per poster.
+  void post(std::unique_ptr<Task> task) noexcept;
+  template <class F>
+  void post_fn(F&& f) {
+    struct Fn final : Task {
+      explicit Fn(F&& g) : fn(std::forward<F>(g)) {}
+      void run() override { fn(); }
+      std::decay_t<F> fn;
+    };
+    post(std::make_unique<Fn>(std::forward<F>(f)));
+  }
+
+  // Loop thread only. `events` are EPOLL* flags; the callback gets what fired.
+  void add_fd(int fd, std::uint32_t events, std::function<void(std::uint32_t)> on_ready);
+  void modify_fd(int fd, std::uint32_t events);
+  void remove_fd(int fd);
+  // Called on every pass; returns true when it did work. Needed for ZeroMQ,
+  // whose ZMQ_FD is edge-like and must be re-checked through ZMQ_EVENTS.
+  void add_poll_hook(std::function<bool()> hook);
+
+  // Runs until stop(); call on the thread that owns the loop.
+  void run();
+  // Any thread: run() returns after its current pass.
+  void stop() noexcept;
+  bool stopping() const noexcept { return stop_.load(std::memory_order_acquire); }
+
+  FiberHub* hub() const noexcept { return hub_; }
+
+ private:
+  bool drain_inbox();
+  void wake() noexcept;
+
+  FiberHub* hub_;
+  ReactorOptions options_;
+  int epoll_fd_ = -1;
+  int event_fd_ = -1;
+  std::atomic<Task*> inbox_{nullptr};
+  std::atomic<bool> sleeping_{false};
+  std::atomic<bool> stop_{false};
+  std::unordered_map<int, std::function<void(std::uint32_t)>> fds_;
+  std::vector<std::function<bool()>> poll_hooks_;
+};
+
+}  // namespace brubeck

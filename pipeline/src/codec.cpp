@@ -1,0 +1,384 @@
+#include "brubeck/pipeline/codec.hpp"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <stdexcept>
+#include <utility>
+
+namespace brubeck {
+
+namespace {
+
+// Mongrel2 senders are UUIDs; the cap keeps a garbage frame from making the
+// scan walk the whole buffer.
+constexpr std::size_t kMaxSender = 128;
+constexpr std::size_t kMaxConnIdDigits = 20;
+// 10 digits is ~9.3 GiB, beyond any frame Mongrel2 sends, and keeps the
+// value well inside 64 bits.
+constexpr std::size_t kMaxLengthDigits = 10;
+
+constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+constexpr bool is_sender_char(char c) noexcept { return c > ' ' && c <= '~'; }
+
+// Finds c in s[from, from + limit); npos when absent. Guards the empty case
+// because memchr with a null pointer is undefined even for length 0.
+std::size_t find_char(std::string_view s, std::size_t from, std::size_t limit, char c) noexcept {
+  if (from >= s.size()) return std::string_view::npos;
+  const std::size_t n = std::min(limit, s.size() - from);
+  const void* hit = std::memchr(s.data() + from, c, n);
+  if (hit == nullptr) return std::string_view::npos;
+  return static_cast<std::size_t>(static_cast<const char*>(hit) - s.data());
+}
+
+// "SENDER SP CONN_ID SP"; on success `pos` is just past the second space.
+DecodeError scan_route_key(std::string_view in, RouteKey& key, std::size_t& pos) noexcept {
+  const std::size_t sp1 = find_char(in, 0, kMaxSender + 1, ' ');
+  const std::size_t sender_end = sp1 == std::string_view::npos ? in.size() : sp1;
+  if (sender_end > kMaxSender) return DecodeError::bad_sender;
+  for (std::size_t i = 0; i < sender_end; ++i) {
+    if (!is_sender_char(in[i])) return DecodeError::bad_sender;
+  }
+  if (sp1 == std::string_view::npos) return DecodeError::truncated;
+  if (sp1 == 0) return DecodeError::bad_sender;
+
+  const std::size_t id_begin = sp1 + 1;
+  const std::size_t sp2 = find_char(in, id_begin, kMaxConnIdDigits + 1, ' ');
+  const std::size_t id_end = sp2 == std::string_view::npos ? in.size() : sp2;
+  if (id_end - id_begin > kMaxConnIdDigits) return DecodeError::bad_conn_id;
+  for (std::size_t i = id_begin; i < id_end; ++i) {
+    if (!is_digit(in[i])) return DecodeError::bad_conn_id;
+  }
+  if (sp2 == std::string_view::npos) return DecodeError::truncated;
+  if (sp2 == id_begin) return DecodeError::bad_conn_id;
+
+  key.sender = in.substr(0, sp1);
+  key.conn_id = in.substr(id_begin, sp2 - id_begin);
+  pos = sp2 + 1;
+  return DecodeError::ok;
+}
+
+struct Netstring {
+  std::string_view payload;
+  char tag = '\0';
+};
+
+// Reads "LEN:PAYLOAD TAG" at in[pos]; on success `pos` is just past TAG. The
+// tag is returned, not checked: the caller knows which ones it accepts.
+DecodeError read_netstring(std::string_view in, std::size_t& pos, Netstring& out) noexcept {
+  std::uint64_t len = 0;
+  std::size_t i = pos;
+  for (;; ++i) {
+    if (i == in.size()) return DecodeError::truncated;
+    const char c = in[i];
+    if (c == ':') break;
+    if (!is_digit(c) || i - pos == kMaxLengthDigits) return DecodeError::bad_netstring_length;
+    len = len * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  const std::size_t digits = i - pos;
+  // Leading zeros are forbidden by the netstring spec and never sent by Mongrel2.
+  if (digits == 0 || (digits > 1 && in[pos] == '0')) return DecodeError::bad_netstring_length;
+  const std::size_t begin = i + 1;
+  const std::size_t remaining = in.size() - begin;
+  if (len > remaining) return DecodeError::bad_netstring_length;
+  if (len == remaining) return DecodeError::truncated;  // the tag is all that is missing
+  const auto n = static_cast<std::size_t>(len);
+  out.payload = in.substr(begin, n);
+  out.tag = in[begin + n];
+  pos = begin + n + 1;
+  return DecodeError::ok;
+}
+
+// A tnetstring dict body: alternating string keys and values, a value being a
+// string or a list of strings. Any framing error inside is a headers error:
+// the outer netstring was well formed.
+DecodeError parse_tnetstring_headers(std::string_view dict, std::vector<Header>& out) {
+  std::size_t pos = 0;
+  while (pos < dict.size()) {
+    Netstring key;
+    Netstring value;
+    if (read_netstring(dict, pos, key) != DecodeError::ok || key.tag != ',') {
+      return DecodeError::bad_headers;
+    }
+    if (read_netstring(dict, pos, value) != DecodeError::ok) return DecodeError::bad_headers;
+    if (value.tag == ',') {
+      out.push_back(Header{std::string(key.payload), std::string(value.payload)});
+    } else if (value.tag == ']') {
+      std::size_t item_pos = 0;
+      while (item_pos < value.payload.size()) {
+        Netstring item;
+        if (read_netstring(value.payload, item_pos, item) != DecodeError::ok || item.tag != ',') {
+          return DecodeError::bad_headers;
+        }
+        out.push_back(Header{std::string(key.payload), std::string(item.payload)});
+      }
+    } else {
+      return DecodeError::bad_headers;
+    }
+  }
+  return DecodeError::ok;
+}
+
+void append_decimal(std::string& out, std::size_t n) {
+  char buf[24];
+  const auto res = std::to_chars(buf, buf + sizeof buf, n);
+  out.append(buf, res.ptr);
+}
+
+std::size_t decimal_digits(std::size_t n) noexcept {
+  std::size_t d = 1;
+  while (n >= 10) {
+    n /= 10;
+    ++d;
+  }
+  return d;
+}
+
+// Byte length of "ID ID ID": what the reply's netstring length counts.
+std::size_t id_list_length(std::span<const std::string_view> ids) noexcept {
+  std::size_t n = ids.size() - 1;  // separators; callers guarantee ids is non-empty
+  for (const auto id : ids) n += id.size();
+  return n;
+}
+
+std::size_t prefix_length(std::string_view sender, std::size_t ids_len) noexcept {
+  return sender.size() + 1 + decimal_digits(ids_len) + 1 + ids_len + 2;
+}
+
+// Separate from append_reply_prefix so the encoders can size their buffer for
+// prefix and body together and allocate only once.
+void append_prefix_unchecked(std::string& out, std::string_view sender,
+                             std::span<const std::string_view> ids, std::size_t ids_len) {
+  out.append(sender);
+  out.push_back(' ');
+  append_decimal(out, ids_len);
+  out.push_back(':');
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (i != 0) out.push_back(' ');
+    out.append(ids[i]);
+  }
+  out.append(", ");
+}
+
+void check_id_count(std::size_t n) {
+  if (n == 0 || n > kMaxIdsPerFrame) {
+    throw std::invalid_argument("brubeck: a reply frame needs 1.." +
+                                std::to_string(kMaxIdsPerFrame) + " connection ids");
+  }
+}
+
+}  // namespace
+
+std::string_view to_string(DecodeError e) noexcept {
+  switch (e) {
+    case DecodeError::ok:
+      return "ok";
+    case DecodeError::truncated:
+      return "truncated";
+    case DecodeError::bad_sender:
+      return "bad sender";
+    case DecodeError::bad_conn_id:
+      return "bad conn id";
+    case DecodeError::bad_path:
+      return "bad path";
+    case DecodeError::bad_netstring_length:
+      return "bad netstring length";
+    case DecodeError::missing_terminator:
+      return "missing terminator";
+    case DecodeError::bad_headers:
+      return "bad headers";
+    case DecodeError::trailing_bytes:
+      return "trailing bytes";
+  }
+  return "unknown decode error";
+}
+
+const Header* Frame::find(std::string_view name) const noexcept {
+  for (const Header& h : headers) {
+    if (h.name == name) return &h;
+  }
+  return nullptr;
+}
+
+std::optional<RouteKey> peek_route_key(std::string_view frame) noexcept {
+  RouteKey key;
+  std::size_t pos = 0;
+  if (scan_route_key(frame, key, pos) != DecodeError::ok) return std::nullopt;
+  return key;
+}
+
+struct FrameDecoder::Impl {
+  simdjson::ondemand::parser parser;
+  // simdjson reads up to SIMDJSON_PADDING bytes past the document, and the
+  // caller's bytes carry no such promise, so JSON is copied here first. It
+  // only grows, so a steady stream of frames stops allocating.
+  std::vector<char> scratch;
+
+  simdjson::simdjson_result<simdjson::ondemand::document> iterate(std::string_view json) {
+    const std::size_t need = json.size() + simdjson::SIMDJSON_PADDING;
+    if (scratch.size() < need) scratch.resize(std::max(need, scratch.size() * 2));
+    if (!json.empty()) std::memcpy(scratch.data(), json.data(), json.size());
+    // Stale bytes of an earlier, longer frame would otherwise follow the
+    // document; blanks make the padding inert whatever simdjson peeks at.
+    std::memset(scratch.data() + json.size(), ' ', simdjson::SIMDJSON_PADDING);
+    return parser.iterate(scratch.data(), json.size(), scratch.size());
+  }
+
+  DecodeError parse_json_headers(std::string_view json, std::vector<Header>& out);
+  bool is_disconnect_body(std::string_view body);
+};
+
+DecodeError FrameDecoder::Impl::parse_json_headers(std::string_view json,
+                                                   std::vector<Header>& out) {
+  using namespace simdjson;
+  ondemand::document doc;
+  if (iterate(json).get(doc) != SUCCESS) return DecodeError::bad_headers;
+  ondemand::object obj;
+  if (doc.get_object().get(obj) != SUCCESS) return DecodeError::bad_headers;
+  for (auto field_result : obj) {
+    ondemand::field field;
+    if (std::move(field_result).get(field) != SUCCESS) return DecodeError::bad_headers;
+    std::string_view key;
+    if (field.unescaped_key().get(key) != SUCCESS) return DecodeError::bad_headers;
+    ondemand::value value = field.value();
+    ondemand::json_type type;
+    if (value.type().get(type) != SUCCESS) return DecodeError::bad_headers;
+    std::string_view text;
+    if (type == ondemand::json_type::string) {
+      if (value.get_string().get(text) != SUCCESS) return DecodeError::bad_headers;
+      out.push_back(Header{std::string(key), std::string(text)});
+    } else if (type == ondemand::json_type::array) {
+      ondemand::array arr;
+      if (value.get_array().get(arr) != SUCCESS) return DecodeError::bad_headers;
+      for (auto item : arr) {
+        // get_string also rejects non-string elements, with INCORRECT_TYPE.
+        if (item.get_string().get(text) != SUCCESS) return DecodeError::bad_headers;
+        out.push_back(Header{std::string(key), std::string(text)});
+      }
+    } else {
+      return DecodeError::bad_headers;
+    }
+  }
+  // simdjson 3.0 has no document::at_end(); an in-bounds location after the
+  // object means something follows it ("{} x", "{}{}").
+  if (doc.current_location().error() != OUT_OF_BOUNDS) return DecodeError::bad_headers;
+  return DecodeError::ok;
+}
+
+bool FrameDecoder::Impl::is_disconnect_body(std::string_view body) {
+  using namespace simdjson;
+  ondemand::document doc;
+  if (iterate(body).get(doc) != SUCCESS) return false;
+  ondemand::object obj;
+  if (doc.get_object().get(obj) != SUCCESS) return false;
+  std::string_view type;
+  if (obj.find_field_unordered("type").get_string().get(type) != SUCCESS) return false;
+  return type == "disconnect";
+}
+
+FrameDecoder::FrameDecoder() : impl_(std::make_unique<Impl>()) {}
+FrameDecoder::~FrameDecoder() = default;
+
+DecodeError FrameDecoder::decode(std::string_view bytes, Frame& out) {
+  out.sender = {};
+  out.conn_id = {};
+  out.path = {};
+  out.body = {};
+  out.kind = FrameKind::http;
+  out.headers.clear();  // keeps capacity across frames
+  out.upload_start.clear();
+  out.upload_done.clear();
+
+  RouteKey key;
+  std::size_t pos = 0;
+  if (const auto e = scan_route_key(bytes, key, pos); e != DecodeError::ok) return e;
+
+  const std::size_t path_end = find_char(bytes, pos, bytes.size(), ' ');
+  if (path_end == std::string_view::npos) return DecodeError::truncated;
+  if (path_end == pos) return DecodeError::bad_path;
+  const std::string_view path = bytes.substr(pos, path_end - pos);
+  pos = path_end + 1;
+
+  Netstring headers;
+  Netstring body;
+  if (const auto e = read_netstring(bytes, pos, headers); e != DecodeError::ok) return e;
+  if (headers.tag != ',' && headers.tag != '}') return DecodeError::missing_terminator;
+  if (const auto e = read_netstring(bytes, pos, body); e != DecodeError::ok) return e;
+  if (body.tag != ',') return DecodeError::missing_terminator;
+  if (pos != bytes.size()) return DecodeError::trailing_bytes;
+
+  // Whole framing first: a frame broken at the end is rejected without
+  // paying for a JSON parse.
+  DecodeError e = DecodeError::bad_headers;
+  try {
+    e = headers.tag == ',' ? impl_->parse_json_headers(headers.payload, out.headers)
+                           : parse_tnetstring_headers(headers.payload, out.headers);
+  } catch (const simdjson::simdjson_error&) {
+    // Only the error-code API is used; this is a guard, not a path.
+    e = DecodeError::bad_headers;
+  }
+  if (e != DecodeError::ok) {
+    out.headers.clear();
+    return e;
+  }
+
+  out.sender = key.sender;
+  out.conn_id = key.conn_id;
+  out.path = path;
+  out.body = body.payload;
+
+  if (const Header* method = out.find("METHOD")) {
+    if (method->value == "JSON") {
+      bool disconnect = false;
+      try {
+        disconnect = impl_->is_disconnect_body(body.payload);
+      } catch (const simdjson::simdjson_error&) {
+      }
+      out.kind = disconnect ? FrameKind::disconnect : FrameKind::json;
+    } else if (method->value == "XML") {
+      out.kind = FrameKind::xml;
+    }
+  }
+  if (const Header* h = out.find("x-mongrel2-upload-start")) out.upload_start = h->value;
+  if (const Header* h = out.find("x-mongrel2-upload-done")) out.upload_done = h->value;
+  return DecodeError::ok;
+}
+
+void append_reply_prefix(std::string& out, std::string_view sender,
+                         std::span<const std::string_view> conn_ids) {
+  check_id_count(conn_ids.size());
+  const std::size_t ids_len = id_list_length(conn_ids);
+  out.reserve(out.size() + prefix_length(sender, ids_len));
+  append_prefix_unchecked(out, sender, conn_ids, ids_len);
+}
+
+std::string encode_reply(std::string_view sender, std::string_view conn_id,
+                         std::string_view body) {
+  const std::span<const std::string_view> ids(&conn_id, 1);
+  const std::size_t ids_len = conn_id.size();
+  std::string out;
+  out.reserve(prefix_length(sender, ids_len) + body.size());
+  append_prefix_unchecked(out, sender, ids, ids_len);
+  out.append(body);
+  return out;
+}
+
+std::vector<std::string> encode_broadcast(std::string_view sender,
+                                          std::span<const std::string_view> conn_ids,
+                                          std::string_view body) {
+  std::vector<std::string> frames;
+  frames.reserve((conn_ids.size() + kMaxIdsPerFrame - 1) / kMaxIdsPerFrame);
+  for (std::size_t first = 0; first < conn_ids.size(); first += kMaxIdsPerFrame) {
+    const auto chunk = conn_ids.subspan(first, std::min(kMaxIdsPerFrame, conn_ids.size() - first));
+    const std::size_t ids_len = id_list_length(chunk);
+    std::string& frame = frames.emplace_back();
+    frame.reserve(prefix_length(sender, ids_len) + body.size());
+    append_prefix_unchecked(frame, sender, chunk, ids_len);
+    frame.append(body);
+  }
+  return frames;
+}
+
+}  // namespace brubeck

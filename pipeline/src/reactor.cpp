@@ -1,0 +1,166 @@
+#include "brubeck/pipeline/reactor.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <system_error>
+
+namespace brubeck {
+
+namespace {
+[[noreturn]] void throw_errno(const char* what) {
+  throw std::system_error(errno, std::generic_category(), what);
+}
+}  // namespace
+
+Reactor::Reactor(FiberHub* hub, ReactorOptions options) : hub_(hub), options_(options) {
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) throw_errno("epoll_create1");
+  event_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (event_fd_ < 0) {
+    ::close(epoll_fd_);
+    throw_errno("eventfd");
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = event_fd_;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, event_fd_, &ev) != 0) throw_errno("epoll_ctl");
+}
+
+Reactor::~Reactor() {
+  // Tasks never run are destroyed, so whatever they own is released.
+  for (auto* t = inbox_.exchange(nullptr); t != nullptr;) {
+    auto* next = t->next_;
+    delete t;
+    t = next;
+  }
+  ::close(event_fd_);
+  ::close(epoll_fd_);
+}
+
+void Reactor::post(std::unique_ptr<Task> task) noexcept {
+  auto* t = task.release();
+  auto* head = inbox_.load(std::memory_order_relaxed);
+  do {
+    t->next_ = head;
+  } while (!inbox_.compare_exchange_weak(head, t, std::memory_order_seq_cst));
+  // Dekker pairing with run(): it sets sleeping_ and then re-checks the inbox.
+  if (head == nullptr && sleeping_.load(std::memory_order_seq_cst)) wake();
+}
+
+void Reactor::wake() noexcept {
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(event_fd_, &one, sizeof one);
+}
+
+void Reactor::stop() noexcept {
+  stop_.store(true, std::memory_order_release);
+  wake();
+}
+
+bool Reactor::drain_inbox() {
+  auto* list = inbox_.exchange(nullptr, std::memory_order_acquire);
+  if (list == nullptr) return false;
+  // The inbox is a stack: reverse it to run tasks in the order they came.
+  Task* ordered = nullptr;
+  while (list != nullptr) {
+    auto* next = list->next_;
+    list->next_ = ordered;
+    ordered = list;
+    list = next;
+  }
+  while (ordered != nullptr) {
+    std::unique_ptr<Task> t{ordered};
+    ordered = ordered->next_;
+    try {
+      t->run();
+    } catch (const std::exception& e) {
+      spdlog::error("reactor task failed: {}", e.what());
+    } catch (...) {
+      spdlog::error("reactor task failed with a non-standard exception");
+    }
+  }
+  return true;
+}
+
+void Reactor::add_fd(int fd, std::uint32_t events, std::function<void(std::uint32_t)> on_ready) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.fd = fd;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) throw_errno("epoll_ctl add");
+  fds_[fd] = std::move(on_ready);
+}
+
+void Reactor::modify_fd(int fd, std::uint32_t events) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.fd = fd;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) != 0) throw_errno("epoll_ctl mod");
+}
+
+void Reactor::remove_fd(int fd) {
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+  fds_.erase(fd);
+}
+
+void Reactor::add_poll_hook(std::function<bool()> hook) { poll_hooks_.push_back(std::move(hook)); }
+
+void Reactor::run() {
+  constexpr int kMaxEvents = 64;
+  epoll_event events[kMaxEvents];
+  auto idle_since = Clock::now();
+  while (!stop_.load(std::memory_order_acquire)) {
+    bool busy = drain_inbox();
+    for (auto& hook : poll_hooks_) busy |= hook();
+    if (hub_ != nullptr) {
+      busy |= hub_->fire_timers() > 0;
+      busy |= hub_->run_ready(options_.fiber_batch) > 0;
+      busy |= hub_->has_ready();
+    }
+
+    int timeout_ms = 0;
+    auto now = Clock::now();
+    if (busy) {
+      idle_since = now;
+    } else if (now - idle_since >= options_.idle_poll) {
+      timeout_ms = -1;
+      if (hub_ != nullptr) {
+        if (auto deadline = hub_->next_deadline()) {
+          auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - now).count();
+          timeout_ms = static_cast<int>(std::clamp<long long>(left, 0, 60'000));
+        }
+      }
+    }
+    if (timeout_ms != 0) {
+      sleeping_.store(true, std::memory_order_seq_cst);
+      if (inbox_.load(std::memory_order_seq_cst) != nullptr ||
+          stop_.load(std::memory_order_acquire))
+        timeout_ms = 0;
+    }
+    int n = ::epoll_wait(epoll_fd_, events, kMaxEvents, timeout_ms);
+    sleeping_.store(false, std::memory_order_relaxed);
+    if (n < 0 && errno != EINTR) throw_errno("epoll_wait");
+    for (int i = 0; i < n; ++i) {
+      int fd = events[i].data.fd;
+      if (fd == event_fd_) {
+        std::uint64_t count;
+        [[maybe_unused]] auto r = ::read(event_fd_, &count, sizeof count);
+        continue;
+      }
+      auto it = fds_.find(fd);
+      if (it == fds_.end()) continue;
+      auto cb = it->second;  // the callback may remove its own fd
+      try {
+        cb(events[i].events);
+      } catch (const std::exception& e) {
+        spdlog::error("fd {} callback failed: {}", fd, e.what());
+      }
+      idle_since = Clock::now();
+    }
+  }
+}
+
+}  // namespace brubeck

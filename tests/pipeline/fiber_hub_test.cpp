@@ -1,0 +1,171 @@
+#include "brubeck/pipeline/fiber_hub.hpp"
+
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace brubeck {
+namespace {
+
+void run_until_idle(FiberHub& hub) {
+  while (hub.live() > 0) {
+    hub.fire_timers();
+    hub.run_ready();
+  }
+}
+
+TEST(FiberHub, RunsSpawnedFibersInOrder) {
+  FiberHub hub;
+  std::vector<int> seen;
+  for (int i = 0; i < 5; ++i) hub.spawn([&seen, i] { seen.push_back(i); });
+  EXPECT_EQ(hub.live(), 5u);
+  EXPECT_EQ(hub.run_ready(), 5u);
+  EXPECT_EQ(hub.live(), 0u);
+  EXPECT_EQ(seen, (std::vector<int>{0, 1, 2, 3, 4}));
+}
+
+TEST(FiberHub, YieldInterleaves) {
+  FiberHub hub;
+  std::string trace;
+  for (char c : {'a', 'b'}) {
+    hub.spawn([&trace, c, &hub] {
+      for (int i = 0; i < 3; ++i) {
+        trace += c;
+        hub.yield();
+      }
+    });
+  }
+  run_until_idle(hub);
+  EXPECT_EQ(trace, "ababab");
+}
+
+TEST(FiberHub, SuspendUntilWoken) {
+  FiberHub hub;
+  WaitToken token;
+  bool woken = false;
+  bool done = false;
+  hub.spawn([&] {
+    token = hub.prepare_wait();
+    woken = hub.suspend(token);
+    done = true;
+  });
+  hub.run_ready();
+  EXPECT_FALSE(done);
+  EXPECT_EQ(hub.live(), 1u);
+  EXPECT_TRUE(hub.wake(token));
+  EXPECT_FALSE(hub.wake(token)) << "a second wake with the same token is stale";
+  hub.run_ready();
+  EXPECT_TRUE(done);
+  EXPECT_TRUE(woken);
+}
+
+TEST(FiberHub, StaleTokenAfterFiberEndsIsIgnored) {
+  FiberHub hub;
+  WaitToken token;
+  hub.spawn([&] {
+    token = hub.prepare_wait();
+    hub.suspend(token);
+  });
+  hub.run_ready();
+  ASSERT_TRUE(hub.wake(token));
+  hub.run_ready();
+  // The record is recycled for a new fiber; the old token must not wake it.
+  bool second_done = false;
+  hub.spawn([&] {
+    auto t = hub.prepare_wait();
+    hub.suspend(t, Clock::now() + std::chrono::milliseconds(1));
+    second_done = true;
+  });
+  hub.run_ready();
+  EXPECT_FALSE(hub.wake(token));
+  run_until_idle(hub);
+  EXPECT_TRUE(second_done);
+}
+
+TEST(FiberHub, SleepsOrderByDeadline) {
+  FiberHub hub;
+  std::vector<int> order;
+  auto start = Clock::now();
+  for (int ms : {30, 10, 20}) {
+    hub.spawn([&, ms] {
+      hub.sleep_for(std::chrono::milliseconds(ms));
+      order.push_back(ms);
+    });
+  }
+  hub.run_ready();
+  ASSERT_TRUE(hub.next_deadline().has_value());
+  run_until_idle(hub);
+  EXPECT_EQ(order, (std::vector<int>{10, 20, 30}));
+  EXPECT_GE(Clock::now() - start, std::chrono::milliseconds(30));
+}
+
+TEST(FiberHub, SuspendTimesOut) {
+  FiberHub hub;
+  bool result = true;
+  hub.spawn([&] { result = hub.suspend(hub.prepare_wait(), Clock::now()); });
+  run_until_idle(hub);
+  EXPECT_FALSE(result);
+}
+
+TEST(FiberHub, ExceptionInFiberIsContained) {
+  FiberHub hub;
+  bool after = false;
+  hub.spawn([] { throw std::runtime_error("boom"); });
+  hub.spawn([&] { after = true; });
+  EXPECT_NO_THROW(run_until_idle(hub));
+  EXPECT_TRUE(after);
+}
+
+struct Flag {
+  bool* destroyed;
+  ~Flag() { *destroyed = true; }
+};
+
+TEST(FiberHub, DestroyingHubUnwindsSuspendedFibers) {
+  bool destroyed = false;
+  bool resumed = false;
+  {
+    FiberHub hub;
+    hub.spawn([&] {
+      Flag f{&destroyed};
+      try {
+        hub.suspend(hub.prepare_wait());
+      } catch (const std::exception&) {
+        // forced_unwind is not a std::exception: this must not catch it.
+      }
+      resumed = true;
+    });
+    hub.run_ready();
+    EXPECT_FALSE(destroyed);
+  }
+  EXPECT_TRUE(destroyed);
+  EXPECT_FALSE(resumed);
+}
+
+TEST(FiberHub, ManyFibersRecycleStacks) {
+  FiberHub hub(FiberOptions{.stack_size = 64 * 1024, .max_pooled_stacks = 16});
+  int sum = 0;
+  for (int round = 0; round < 10; ++round) {
+    for (int i = 0; i < 100; ++i) hub.spawn([&sum, &hub] {
+        hub.yield();
+        ++sum;
+      });
+    run_until_idle(hub);
+  }
+  EXPECT_EQ(sum, 1000);
+}
+
+TEST(FiberHub, ThisFiberOutsideAFiberThrows) {
+  EXPECT_EQ(FiberHub::current(), nullptr);
+  EXPECT_THROW(this_fiber::yield(), std::logic_error);
+  FiberHub hub;
+  FiberHub* seen = nullptr;
+  hub.spawn([&] { seen = FiberHub::current(); });
+  hub.run_ready();
+  EXPECT_EQ(seen, &hub);
+}
+
+}  // namespace
+}  // namespace brubeck

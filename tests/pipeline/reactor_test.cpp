@@ -1,0 +1,86 @@
+#include "brubeck/pipeline/reactor.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+namespace brubeck {
+namespace {
+
+TEST(Reactor, RunsTasksPostedFromOtherThreadsInOrderPerPoster) {
+  Reactor reactor(nullptr);
+  constexpr int kPerThread = 20000;
+  std::vector<int> last(2, -1);
+  std::atomic<int> done{0};
+  bool ordered = true;
+  std::vector<std::thread> posters;
+  for (int t = 0; t < 2; ++t) {
+    posters.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        reactor.post_fn([&, t, i] {
+          if (last[t] + 1 != i) ordered = false;
+          last[t] = i;
+          if (++done == 2 * kPerThread) reactor.stop();
+        });
+      }
+    });
+  }
+  reactor.run();
+  for (auto& p : posters) p.join();
+  EXPECT_EQ(done.load(), 2 * kPerThread);
+  EXPECT_TRUE(ordered);
+}
+
+TEST(Reactor, WakesSleepingFibersAtTheirDeadline) {
+  FiberHub hub;
+  Reactor reactor(&hub);
+  int woke = 0;
+  for (int i = 0; i < 50; ++i) {
+    hub.spawn([&] {
+      hub.sleep_for(std::chrono::milliseconds(20));
+      if (++woke == 50) reactor.stop();
+    });
+  }
+  auto start = Clock::now();
+  reactor.run();
+  EXPECT_EQ(woke, 50);
+  // 50 sleeps of 20 ms overlap; far below 50 x 20 ms.
+  EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(500));
+}
+
+TEST(Reactor, DispatchesReadableFds) {
+  Reactor reactor(nullptr);
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  char got = 0;
+  reactor.add_fd(fds[0], EPOLLIN, [&](std::uint32_t) {
+    ASSERT_EQ(::read(fds[0], &got, 1), 1);
+    reactor.remove_fd(fds[0]);
+    reactor.stop();
+  });
+  std::thread writer([&] { ASSERT_EQ(::write(fds[1], "x", 1), 1); });
+  reactor.run();
+  writer.join();
+  EXPECT_EQ(got, 'x');
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
+TEST(Reactor, ThrowingTaskDoesNotStopTheLoop) {
+  Reactor reactor(nullptr);
+  bool second = false;
+  reactor.post_fn([] { throw std::runtime_error("task failure"); });
+  reactor.post_fn([&] {
+    second = true;
+    reactor.stop();
+  });
+  reactor.run();
+  EXPECT_TRUE(second);
+}
+
+}  // namespace
+}  // namespace brubeck
