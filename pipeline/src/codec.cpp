@@ -354,8 +354,7 @@ void append_reply_prefix(std::string& out, std::string_view sender,
   append_prefix_unchecked(out, sender, conn_ids, ids_len);
 }
 
-std::string encode_reply(std::string_view sender, std::string_view conn_id,
-                         std::string_view body) {
+std::string encode_reply(std::string_view sender, std::string_view conn_id, std::string_view body) {
   const std::span<const std::string_view> ids(&conn_id, 1);
   const std::size_t ids_len = conn_id.size();
   std::string out;

@@ -1,0 +1,125 @@
+// Brubeck's handler classes. A new handler object serves each request:
+// initialize(), prepare(), the method function (get, post, ...), on_finish(),
+// then render() builds the reply. Method functions not overridden answer 405.
+//
+//   MessageHandler      payload of key/value pairs, rendered as JSON
+//   WebMessageHandler   HTTP: set_body, add_header, get_argument, ...
+//   JSONMessageHandler  a WebMessageHandler whose reply is its JSON payload
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "brubeck/handlers/request.hpp"
+#include "brubeck/handlers/response.hpp"
+
+namespace brubeck {
+
+struct RouteMatch;
+
+class MessageHandler {
+ public:
+  MessageHandler() = default;
+  virtual ~MessageHandler() = default;
+  MessageHandler(const MessageHandler&) = delete;
+  MessageHandler& operator=(const MessageHandler&) = delete;
+
+  // Lifecycle hooks, in this order.
+  virtual void initialize() {}
+  virtual void prepare() {}
+  virtual void on_finish() {}
+
+  // One function per HTTP method. `head` defaults to `get` (the body is then
+  // dropped); `options` answers 204 with Allow unless overridden.
+  virtual void get() { unsupported(); }
+  virtual void post() { unsupported(); }
+  virtual void put() { unsupported(); }
+  virtual void patch() { unsupported(); }
+  virtual void delete_() { unsupported(); }
+  virtual void head() { get(); }
+  virtual void options();
+  // Called for a method the handler does not implement: 405.
+  virtual void unsupported();
+
+  void set_status(int code, std::string_view message = {});
+  int status_code() const noexcept { return response_.status; }
+  std::string_view status_msg() const noexcept;
+
+  // The request (Brubeck's `self.message`).
+  const Request& message() const noexcept { return *request_; }
+  const Request& request() const noexcept { return *request_; }
+
+  // The route's capture groups: every group by position (from 0), named
+  // groups also by name. Missing ones read as "" (or `fallback`).
+  const std::vector<std::string>& url_args() const noexcept;
+  std::string_view get_url_arg(std::size_t index, std::string_view fallback = {}) const noexcept;
+  std::string_view get_url_arg(std::string_view name, std::string_view fallback = {}) const noexcept;
+
+  // Brubeck's payload: key/value pairs rendered as a JSON object. A key set
+  // twice keeps its first position and its last value.
+  void add_to_payload(std::string_view key, std::string_view value);
+  void add_to_payload(std::string_view key, const char* value) {
+    add_to_payload(key, std::string_view(value));
+  }
+  void add_to_payload(std::string_view key, std::int64_t value);
+  void add_to_payload(std::string_view key, int value) {
+    add_to_payload(key, static_cast<std::int64_t>(value));
+  }
+  void add_to_payload(std::string_view key, double value);
+  void add_to_payload(std::string_view key, bool value);
+  // `json` must already be valid JSON text (an object, a list, ...).
+  void add_raw_to_payload(std::string_view key, std::string json);
+  // Leave status_code/status_msg out of the rendered payload.
+  void hide_status(bool hide = true) noexcept { hide_status_ = hide; }
+  // The payload as JSON text, with status (unless hidden) and timestamp.
+  std::string render_payload() const;
+
+  // Builds the reply from the handler's state. Called once, after on_finish.
+  virtual Response render();
+
+  // --- used by the dispatcher ---
+  void bind(const Request& request, const RouteMatch& match);
+  Response& response() noexcept { return response_; }
+
+ protected:
+  Response response_;
+
+ private:
+  const Request* request_ = nullptr;
+  const RouteMatch* match_ = nullptr;
+  std::vector<std::pair<std::string, std::string>> payload_;  // key, JSON text
+  bool hide_status_ = false;
+};
+
+class WebMessageHandler : public MessageHandler {
+ public:
+  void set_body(std::string body) { response_.body = std::move(body); }
+  const std::string& body() const noexcept { return response_.body; }
+  // Adds a header line; CR/LF in it throws std::invalid_argument.
+  void add_header(std::string_view name, std::string_view value) {
+    response_.add_header(name, value);
+  }
+  void set_header(std::string_view name, std::string_view value) {
+    response_.set_header(name, value);
+  }
+  void clear_headers() { response_.headers.clear(); }
+
+  // First value of a query argument, stripped of surrounding whitespace
+  // unless strip is false; `fallback` when absent.
+  std::string get_argument(std::string_view name, std::string_view fallback = {},
+                           bool strip = true) const;
+  std::vector<std::string> get_arguments(std::string_view name, bool strip = true) const;
+
+  Response render() override;
+};
+
+class JSONMessageHandler : public WebMessageHandler {
+ public:
+  Response render() override;
+};
+
+}  // namespace brubeck

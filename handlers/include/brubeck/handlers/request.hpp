@@ -1,0 +1,72 @@
+// One request as a handler sees it: Mongrel2's decoded frame plus the raw
+// bytes it points into, with case-insensitive header lookup and decoded
+// query arguments. Built by the shard, read by the handler.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "brubeck/pipeline/codec.hpp"
+
+namespace brubeck {
+
+class Request {
+ public:
+  // `storage` keeps alive the bytes that `frame`'s views point into.
+  Request(Frame frame, std::shared_ptr<const void> storage, std::size_t shard_index = 0);
+
+  std::string_view sender() const noexcept { return frame_.sender; }
+  std::string_view conn_id() const noexcept { return frame_.conn_id; }
+  std::string_view path() const noexcept { return frame_.path; }
+  std::string_view body() const noexcept { return frame_.body; }
+  FrameKind kind() const noexcept { return frame_.kind; }
+  bool is_disconnect() const noexcept { return frame_.kind == FrameKind::disconnect; }
+  // METHOD, VERSION, URI and QUERY as Mongrel2 sent them ("" when absent).
+  std::string_view method() const noexcept { return method_; }
+  std::string_view version() const noexcept { return version_; }
+  std::string_view uri() const noexcept { return uri_; }
+  std::string_view query_string() const noexcept { return query_; }
+  const std::string& upload_start() const noexcept { return frame_.upload_start; }
+  const std::string& upload_done() const noexcept { return frame_.upload_done; }
+
+  const std::vector<Header>& headers() const noexcept { return frame_.headers; }
+  // First value of the header, compared without regard to case.
+  std::optional<std::string_view> header(std::string_view name) const noexcept;
+  std::string_view header_or(std::string_view name, std::string_view fallback) const noexcept {
+    return header(name).value_or(fallback);
+  }
+  // Every value of a repeated header, in order.
+  std::vector<std::string_view> header_values(std::string_view name) const;
+
+  // Decoded query arguments in order (a name may repeat); empty values dropped.
+  const std::vector<std::pair<std::string, std::string>>& arguments() const;
+
+  // HTTP/1.0 without keep-alive, or "Connection: close": close after replying.
+  bool should_close() const noexcept;
+
+  // Index of the shard serving this request.
+  std::size_t shard_index() const noexcept { return shard_index_; }
+
+ private:
+  Frame frame_;
+  std::shared_ptr<const void> storage_;
+  std::size_t shard_index_;
+  std::string_view method_, version_, uri_, query_;
+  mutable std::optional<std::vector<std::pair<std::string, std::string>>> arguments_;
+};
+
+// Percent- and plus-decodes application/x-www-form-urlencoded text into
+// (name, value) pairs, dropping pairs whose value is empty.
+std::vector<std::pair<std::string, std::string>> parse_query_string(std::string_view qs);
+
+// Percent-decoding with '+' as space; invalid escapes are kept literally.
+std::string url_decode(std::string_view s);
+
+bool iequals(std::string_view a, std::string_view b) noexcept;
+
+}  // namespace brubeck

@@ -1,0 +1,99 @@
+#include "brubeck/handlers/request.hpp"
+
+#include <algorithm>
+
+namespace brubeck {
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (lower(a[i]) != lower(b[i])) return false;
+  return true;
+}
+
+Request::Request(Frame frame, std::shared_ptr<const void> storage, std::size_t shard_index)
+    : frame_(std::move(frame)), storage_(std::move(storage)), shard_index_(shard_index) {
+  // Mongrel2 puts its own keys in upper case; a client cannot spoof them since
+  // client header names arrive lower-cased.
+  for (const auto& h : frame_.headers) {
+    if (h.name == "METHOD")
+      method_ = h.value;
+    else if (h.name == "VERSION")
+      version_ = h.value;
+    else if (h.name == "URI")
+      uri_ = h.value;
+    else if (h.name == "QUERY")
+      query_ = h.value;
+  }
+}
+
+std::optional<std::string_view> Request::header(std::string_view name) const noexcept {
+  for (const auto& h : frame_.headers)
+    if (iequals(h.name, name)) return std::string_view(h.value);
+  return std::nullopt;
+}
+
+std::vector<std::string_view> Request::header_values(std::string_view name) const {
+  std::vector<std::string_view> out;
+  for (const auto& h : frame_.headers)
+    if (iequals(h.name, name)) out.emplace_back(h.value);
+  return out;
+}
+
+const std::vector<std::pair<std::string, std::string>>& Request::arguments() const {
+  if (!arguments_) arguments_ = parse_query_string(query_);
+  return *arguments_;
+}
+
+bool Request::should_close() const noexcept {
+  auto connection = header("connection");
+  if (connection && iequals(*connection, "close")) return true;
+  if (version_ == "HTTP/1.0") return !(connection && iequals(*connection, "keep-alive"));
+  return false;
+}
+
+namespace {
+int hex_value(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+}  // namespace
+
+std::string url_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '+') {
+      out.push_back(' ');
+    } else if (c == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 &&
+               hex_value(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> parse_query_string(std::string_view qs) {
+  std::vector<std::pair<std::string, std::string>> out;
+  while (!qs.empty()) {
+    auto amp = qs.find_first_of("&;");
+    auto part = qs.substr(0, amp);
+    qs = amp == std::string_view::npos ? std::string_view{} : qs.substr(amp + 1);
+    if (part.empty()) continue;
+    auto eq = part.find('=');
+    if (eq == std::string_view::npos) continue;  // no value: dropped, as Brubeck does
+    auto value = url_decode(part.substr(eq + 1));
+    if (value.empty()) continue;
+    out.emplace_back(url_decode(part.substr(0, eq)), std::move(value));
+  }
+  return out;
+}
+
+}  // namespace brubeck
