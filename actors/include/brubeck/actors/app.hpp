@@ -1,0 +1,56 @@
+// The application: routes declared up front, then run() wires the router,
+// the supervisor and N shards to Mongrel2 and serves until SIGINT/SIGTERM
+// (or stop()), when it stops pulling, lets in-flight requests finish within
+// the grace period and returns 0.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "brubeck/config/config.hpp"
+#include "brubeck/handlers/routes.hpp"
+
+namespace brubeck {
+
+class App {
+ public:
+  explicit App(Config config = {});
+  ~App();
+  App(const App&) = delete;
+  App& operator=(const App&) = delete;
+
+  // A handler class; `args` are passed to its constructor for every request.
+  template <class H, class... Args>
+  App& route(std::string pattern, Args&&... args) {
+    routes_.push_back(class_route<H>(std::move(pattern), std::forward<Args>(args)...));
+    return *this;
+  }
+  // A function route answering only `methods` (HEAD comes with GET).
+  App& route(std::string pattern, MethodSet methods, RouteFunction fn) {
+    routes_.push_back(function_route(std::move(pattern), methods, std::move(fn)));
+    return *this;
+  }
+
+  // Serves until a signal or stop(). Returns 0 after a clean stop, 1 when a
+  // shard failed, 2 when start-up failed (bad route, bad endpoint).
+  int run();
+  // Any thread: makes run() stop as on SIGTERM.
+  void stop() noexcept { stop_requested_.store(true); }
+  // True once run() is serving (shards and router started).
+  bool running() const noexcept { return running_.load(); }
+
+  const Config& config() const noexcept { return config_; }
+
+ private:
+  Config config_;
+  std::vector<RouteSpec> routes_;
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> failed_{false};
+  std::atomic<bool> running_{false};
+};
+
+}  // namespace brubeck

@@ -1,0 +1,70 @@
+// The router: one thread holding the only PULL socket to each Mongrel2
+// send_spec. It reads just "SENDER SP CONN_ID SP" of a frame and hands the
+// frame, uncopied, to shard hash(sender, conn id) % N, so every message of a
+// connection reaches the same shard in order. It never parses headers.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <future>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/fwd.hpp>
+
+namespace zmq {
+class context_t;
+}
+
+namespace brubeck {
+
+struct RouterOptions {
+  std::vector<std::string> send_specs;
+  std::size_t batch = 64;  // frames read per socket per pass
+  int rcvhwm = 100000;
+};
+
+struct RouterStats {
+  std::atomic<std::uint64_t> frames{0};
+  std::atomic<std::uint64_t> malformed{0};  // no valid sender/conn id: dropped here
+  std::atomic<std::uint64_t> batches{0};
+};
+
+// The shard a connection belongs to.
+std::size_t shard_for(std::string_view sender, std::string_view conn_id, std::size_t shards) noexcept;
+
+class Router {
+ public:
+  Router(caf::actor_system& system, zmq::context_t& zmq, RouterOptions options,
+         std::vector<caf::actor> shards);
+  ~Router();
+  Router(const Router&) = delete;
+  Router& operator=(const Router&) = delete;
+
+  // Connects the sockets and starts pulling; throws on a bad endpoint.
+  void start();
+  // Stops pulling: disconnects from Mongrel2 (so it routes new requests to
+  // other handler processes), hands on what was already received, and ends
+  // the thread. Blocks until then.
+  void stop();
+
+  caf::actor handle() const;
+  const RouterStats& stats() const noexcept { return stats_; }
+
+ private:
+  void run(std::promise<void>& started);
+
+  caf::actor_system& system_;
+  zmq::context_t& zmq_;
+  RouterOptions options_;
+  std::vector<caf::actor> shards_;
+  RouterStats stats_;
+  std::thread thread_;
+  caf::actor handle_;
+};
+
+}  // namespace brubeck

@@ -1,0 +1,82 @@
+// A shard: one pinned thread that owns a reactor, a fiber hub, a frame
+// decoder, its own compiled route table and its own PUB socket to Mongrel2.
+// Frames arrive from the router as CAF messages; each request runs as a fiber
+// and its reply leaves on the shard's PUB socket. Nothing mutable is shared
+// with other shards.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <future>
+#include <thread>
+#include <vector>
+
+#include <caf/fwd.hpp>
+#include <caf/actor.hpp>
+
+#include "brubeck/handlers/routes.hpp"
+#include "brubeck/pipeline/fiber_hub.hpp"
+#include "brubeck/pipeline/reactor.hpp"
+
+namespace zmq {
+class context_t;
+}
+
+namespace brubeck {
+
+struct ShardOptions {
+  std::size_t index = 0;
+  std::vector<std::string> recv_specs;  // Mongrel2 endpoints the PUB connects to
+  int pub_hwm = 100000;
+  bool pin = true;
+  FiberOptions fibers;
+  ReactorOptions reactor;
+};
+
+// Counters a shard keeps; readable from any thread.
+struct ShardStats {
+  std::atomic<std::uint64_t> requests{0};
+  std::atomic<std::uint64_t> replies{0};
+  std::atomic<std::uint64_t> malformed{0};
+  std::atomic<std::uint64_t> disconnects{0};
+  std::atomic<std::uint64_t> ignored{0};  // JSON/XML socket messages without a handler
+};
+
+class Shard {
+ public:
+  Shard(caf::actor_system& system, zmq::context_t& zmq, ShardOptions options,
+        std::vector<RouteSpec> routes);
+  ~Shard();
+  Shard(const Shard&) = delete;
+  Shard& operator=(const Shard&) = delete;
+
+  // Starts the thread; returns once the shard accepts messages. Throws what
+  // start-up threw (a bad route pattern, a bad endpoint).
+  void start();
+  // The shard's actor; valid between start() and the end of drain.
+  caf::actor handle() const;
+  // Asks the shard to finish: requests in flight get `grace` to complete,
+  // then the thread ends. Returns at once; join() waits.
+  void drain(std::chrono::milliseconds grace);
+  void join();
+
+  std::size_t index() const noexcept { return options_.index; }
+  const ShardStats& stats() const noexcept { return stats_; }
+
+ private:
+  void run(std::promise<void>& started);
+
+  caf::actor_system& system_;
+  zmq::context_t& zmq_;
+  ShardOptions options_;
+  std::vector<RouteSpec> routes_;
+  ShardStats stats_;
+  std::thread thread_;
+  std::unique_ptr<caf::actor> handle_;
+};
+
+}  // namespace brubeck

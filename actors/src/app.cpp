@@ -1,0 +1,109 @@
+#include "brubeck/actors/app.hpp"
+
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <ctime>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/atom.hpp>
+#include <zmq.hpp>
+
+#include "brubeck/actors/router.hpp"
+#include "brubeck/actors/supervisor.hpp"
+#include "brubeck/pipeline/log.hpp"
+
+namespace brubeck {
+
+App::App(Config config) : config_(std::move(config)) {}
+App::~App() = default;
+
+namespace {
+
+// Blocks SIGINT/SIGTERM in the calling thread, and so in every thread it
+// starts (CAF's, ZeroMQ's, the shards'), so only run()'s wait takes them.
+class SignalMask {
+ public:
+  SignalMask() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set_, &old_);
+  }
+  ~SignalMask() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+  // A pending signal, or 0 after `ms` without one.
+  int wait(long ms) {
+    timespec ts{ms / 1000, (ms % 1000) * 1'000'000};
+    int sig = sigtimedwait(&set_, nullptr, &ts);
+    return sig > 0 ? sig : 0;
+  }
+
+ private:
+  sigset_t set_{};
+  sigset_t old_{};
+};
+
+}  // namespace
+
+int App::run() {
+  try {
+    configure_logging(config_.log_level);
+    RouteTable check(routes_);  // a bad pattern stops us here, before any thread
+  } catch (const std::exception& e) {
+    spdlog::error("brubeck: cannot start: {}", e.what());
+    return 2;
+  }
+  SignalMask signals;
+  caf::actor_system_config cfg;
+  // CAF's scheduler only runs the supervisor and user actors: keep it small.
+  cfg.set("scheduler.policy", caf::atom("sharing"));
+  cfg.set("scheduler.max-threads", std::size_t{1});
+  caf::actor_system system{cfg};
+  zmq::context_t zmq{1};
+
+  int code = 0;
+  {
+    Supervisor supervisor(system, zmq, [this](const std::string&) {
+      failed_.store(true);
+      stop_requested_.store(true);
+    });
+    std::unique_ptr<Router> router;
+    try {
+      ShardOptions base;
+      base.recv_specs = config_.recv_specs;
+      base.pub_hwm = static_cast<int>(config_.pub_hwm);
+      base.pin = config_.pin_threads;
+      base.fibers.stack_size = config_.stack_size;
+      base.reactor.idle_poll = config_.idle_poll;
+      supervisor.start_shards(config_.shard_count(), base, routes_);
+      router = std::make_unique<Router>(system, zmq, RouterOptions{config_.send_specs},
+                                        supervisor.shard_handles());
+      router->start();
+    } catch (const std::exception& e) {
+      spdlog::error("brubeck: cannot start: {}", e.what());
+      router.reset();
+      supervisor.drain(std::chrono::milliseconds(0));
+      return 2;
+    }
+    spdlog::info("brubeck: serving with {} shards; pulling from {}, replying to {}",
+                 config_.shard_count(), fmt::join(config_.send_specs, ", "),
+                 fmt::join(config_.recv_specs, ", "));
+    running_.store(true);
+    while (!stop_requested_.load()) {
+      if (int sig = signals.wait(100)) {
+        spdlog::info("brubeck: {} received, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        break;
+      }
+    }
+    router->stop();
+    supervisor.drain(config_.grace);
+    running_.store(false);
+    code = failed_.load() ? 1 : 0;
+  }
+  spdlog::info("brubeck: stopped");
+  return code;
+}
+
+}  // namespace brubeck

@@ -1,0 +1,27 @@
+// The typed messages between the router, the shards and the supervisor.
+#pragma once
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+
+#include <memory>
+#include <vector>
+#include <zmq.hpp>
+
+namespace brubeck::detail {
+
+// Frames the router read in one pass for one shard: one hand-off (and at
+// most one wake-up) per batch, not per frame.
+struct FrameBatch {
+  std::vector<zmq::message_t> frames;
+};
+using FrameBatchPtr = std::shared_ptr<FrameBatch>;
+
+using frames_atom = caf::atom_constant<caf::atom("frames")>;
+using drain_atom = caf::atom_constant<caf::atom("drain")>;
+using stop_atom = caf::atom_constant<caf::atom("stop")>;
+
+}  // namespace brubeck::detail
+
+// Local only: frames never cross a process boundary through CAF.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(brubeck::detail::FrameBatchPtr)

@@ -1,0 +1,177 @@
+#include "brubeck/actors/router.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+
+#include <caf/behavior.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+#include <zmq.hpp>
+
+#include "brubeck/pipeline/codec.hpp"
+#include "brubeck/pipeline/reactor.hpp"
+#include "detail/loop_actor.hpp"
+#include "detail/messages.hpp"
+
+namespace brubeck {
+
+std::size_t shard_for(std::string_view sender, std::string_view conn_id,
+                      std::size_t shards) noexcept {
+  // FNV-1a over both parts, then a final mix: conn ids are small sequential
+  // numbers, and consecutive ones should spread over the shards.
+  std::uint64_t h = 1469598103934665603ull;
+  for (char c : sender) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  h = (h ^ ' ') * 1099511628211ull;
+  for (char c : conn_id) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  return shards == 0 ? 0 : static_cast<std::size_t>(h % shards);
+}
+
+namespace {
+
+class RouterLoop {
+ public:
+  RouterLoop(caf::actor_system& system, zmq::context_t& zmq, const RouterOptions& options,
+             const std::vector<caf::actor>& shards, RouterStats& stats)
+      : options_(options), shards_(shards), stats_(stats), reactor_(nullptr) {
+    for (const auto& spec : options.send_specs) {
+      auto& s = sockets_.emplace_back(zmq, zmq::socket_type::pull);
+      s.set(zmq::sockopt::rcvhwm, options.rcvhwm);
+      s.set(zmq::sockopt::linger, 0);
+      s.connect(spec);
+      // ZMQ_FD only says "look again"; the poll hook below does the reading.
+      reactor_.add_fd(s.get(zmq::sockopt::fd), EPOLLIN | EPOLLET, [](std::uint32_t) {});
+    }
+    pending_.resize(shards.size());
+    reactor_.add_poll_hook([this] { return pull(); });
+    binding_ = std::make_unique<detail::LoopActorBinding>(
+        system, reactor_,
+        caf::behavior{[this](detail::stop_atom) { stop(); }});
+  }
+
+  ~RouterLoop() { binding_->shutdown(); }
+
+  const caf::actor& handle() const { return binding_->handle(); }
+  void run() { reactor_.run(); }
+
+ private:
+  // One pass over every socket: at most `batch` frames each, so one busy
+  // Mongrel2 cannot starve another.
+  bool pull() {
+    bool any = false;
+    for (auto& s : sockets_) {
+      for (std::size_t n = 0; n < options_.batch; ++n) {
+        if (!(s.get(zmq::sockopt::events) & ZMQ_POLLIN)) break;
+        zmq::message_t msg;
+        if (!s.recv(msg, zmq::recv_flags::dontwait)) break;
+        route(std::move(msg));
+        any = true;
+      }
+    }
+    flush();
+    return any;
+  }
+
+  void route(zmq::message_t msg) {
+    stats_.frames.fetch_add(1, std::memory_order_relaxed);
+    auto key = peek_route_key(std::string_view(static_cast<const char*>(msg.data()), msg.size()));
+    if (!key) {
+      stats_.malformed.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("router: dropped a frame of {} bytes without a valid sender and conn id",
+                   msg.size());
+      return;
+    }
+    auto k = shard_for(key->sender, key->conn_id, shards_.size());
+    if (!pending_[k]) pending_[k] = std::make_shared<detail::FrameBatch>();
+    pending_[k]->frames.push_back(std::move(msg));
+  }
+
+  void flush() {
+    for (std::size_t k = 0; k < pending_.size(); ++k) {
+      if (!pending_[k]) continue;
+      stats_.batches.fetch_add(1, std::memory_order_relaxed);
+      caf::anon_send(shards_[k], detail::frames_atom::value, std::move(pending_[k]));
+      pending_[k] = nullptr;
+    }
+  }
+
+  void stop() {
+    // Disconnecting makes Mongrel2's PUSH skip this process from now on;
+    // what already reached our queues is still read and handed on.
+    for (std::size_t i = 0; i < sockets_.size(); ++i) {
+      try {
+        sockets_[i].disconnect(options_.send_specs[i]);
+      } catch (const zmq::error_t& e) {
+        spdlog::warn("router: disconnect from {}: {}", options_.send_specs[i], e.what());
+      }
+    }
+    // Frames may still be between ZeroMQ's I/O thread and our queue.
+    for (int idle = 0; idle < 5;) {
+      if (pull()) {
+        idle = 0;
+      } else {
+        ++idle;
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      }
+    }
+    reactor_.stop();
+  }
+
+  const RouterOptions& options_;
+  const std::vector<caf::actor>& shards_;
+  RouterStats& stats_;
+  Reactor reactor_;
+  std::vector<zmq::socket_t> sockets_;
+  std::vector<detail::FrameBatchPtr> pending_;
+  std::unique_ptr<detail::LoopActorBinding> binding_;
+};
+
+}  // namespace
+
+Router::Router(caf::actor_system& system, zmq::context_t& zmq, RouterOptions options,
+               std::vector<caf::actor> shards)
+    : system_(system), zmq_(zmq), options_(std::move(options)), shards_(std::move(shards)) {}
+
+Router::~Router() { stop(); }
+
+void Router::start() {
+  std::promise<void> started;
+  auto ready = started.get_future();
+  thread_ = std::thread([this, &started] { run(started); });
+  try {
+    ready.get();
+  } catch (...) {
+    thread_.join();
+    throw;
+  }
+}
+
+caf::actor Router::handle() const { return handle_; }
+
+void Router::stop() {
+  if (!thread_.joinable()) return;
+  if (handle_) caf::anon_send(handle_, detail::stop_atom::value);
+  thread_.join();
+  handle_ = nullptr;
+}
+
+void Router::run(std::promise<void>& started) {
+  std::unique_ptr<RouterLoop> loop;
+  try {
+    loop = std::make_unique<RouterLoop>(system_, zmq_, options_, shards_, stats_);
+    handle_ = loop->handle();
+  } catch (...) {
+    started.set_exception(std::current_exception());
+    return;
+  }
+  started.set_value();
+  try {
+    loop->run();
+  } catch (const std::exception& e) {
+    spdlog::critical("router: event loop failed: {}", e.what());
+  }
+}
+
+}  // namespace brubeck

@@ -1,0 +1,212 @@
+#include "brubeck/actors/shard.hpp"
+
+#include <pthread.h>
+#include <sched.h>
+#include <spdlog/spdlog.h>
+
+#include <caf/behavior.hpp>
+#include <caf/send.hpp>
+#include <future>
+#include <zmq.hpp>
+
+#include "brubeck/handlers/dispatch.hpp"
+#include "brubeck/pipeline/codec.hpp"
+#include "detail/loop_actor.hpp"
+#include "detail/messages.hpp"
+
+namespace brubeck {
+
+using detail::FrameBatchPtr;
+
+Shard::Shard(caf::actor_system& system, zmq::context_t& zmq, ShardOptions options,
+             std::vector<RouteSpec> routes)
+    : system_(system), zmq_(zmq), options_(std::move(options)), routes_(std::move(routes)) {}
+
+Shard::~Shard() {
+  if (thread_.joinable()) {
+    drain(std::chrono::milliseconds(0));
+    join();
+  }
+}
+
+void Shard::start() {
+  std::promise<void> started;
+  auto ready = started.get_future();
+  thread_ = std::thread([this, &started] { run(started); });
+  try {
+    ready.get();
+  } catch (...) {
+    thread_.join();
+    throw;
+  }
+}
+
+caf::actor Shard::handle() const { return handle_ ? *handle_ : caf::actor{}; }
+
+void Shard::drain(std::chrono::milliseconds grace) {
+  if (handle_ && *handle_)
+    caf::anon_send(*handle_, detail::drain_atom::value, static_cast<std::int64_t>(grace.count()));
+}
+
+void Shard::join() {
+  if (thread_.joinable()) thread_.join();
+  handle_.reset();
+}
+
+namespace {
+
+void pin_to_core(std::size_t index) {
+  auto cores = std::thread::hardware_concurrency();
+  if (cores == 0) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(index % cores, &set);
+  if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0)
+    spdlog::warn("shard {}: could not pin to core {}", index, index % cores);
+}
+
+// Everything the shard thread owns, in construction order.
+class ShardLoop {
+ public:
+  ShardLoop(caf::actor_system& system, zmq::context_t& zmq, const ShardOptions& options,
+            std::vector<RouteSpec> specs, ShardStats& stats)
+      : options_(options),
+        stats_(stats),
+        hub_(std::make_unique<FiberHub>(options.fibers)),
+        reactor_(hub_.get(), options.reactor),
+        routes_(std::move(specs)),
+        pub_(zmq, zmq::socket_type::pub) {
+    pub_.set(zmq::sockopt::sndhwm, options.pub_hwm);
+    // Replies still queued at shutdown get a moment to reach Mongrel2.
+    pub_.set(zmq::sockopt::linger, 1000);
+    for (const auto& spec : options.recv_specs) pub_.connect(spec);
+    binding_ = std::make_unique<detail::LoopActorBinding>(system, reactor_, behavior());
+  }
+
+  // Ends the actor with an error, so the supervisor sees a failed shard.
+  void fail() { binding_->shutdown(caf::make_error(caf::sec::runtime_error)); }
+
+  ~ShardLoop() {
+    binding_->shutdown();
+    // Fibers still alive unwind now, while everything they may touch exists.
+    hub_.reset();
+  }
+
+  const caf::actor& handle() const { return binding_->handle(); }
+  void run() { reactor_.run(); }
+  std::size_t in_flight() const { return hub_->live(); }
+
+ private:
+  caf::behavior behavior() {
+    return {
+        [this](detail::frames_atom, const FrameBatchPtr& batch) {
+          for (std::size_t i = 0; i < batch->frames.size(); ++i) accept(batch, i);
+        },
+        [this](detail::drain_atom, std::int64_t grace_ms) { start_drain(grace_ms); },
+    };
+  }
+
+  void accept(const FrameBatchPtr& batch, std::size_t i) {
+    const auto& msg = batch->frames[i];
+    std::string_view bytes(static_cast<const char*>(msg.data()), msg.size());
+    Frame frame;
+    if (auto err = decoder_.decode(bytes, frame); err != DecodeError::ok) {
+      stats_.malformed.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("shard {}: dropped a malformed frame of {} bytes: {}", options_.index,
+                   bytes.size(), to_string(err));
+      return;
+    }
+    switch (frame.kind) {
+      case FrameKind::disconnect:
+        stats_.disconnects.fetch_add(1, std::memory_order_relaxed);
+        return;  // never answered
+      case FrameKind::json:
+      case FrameKind::xml:
+        stats_.ignored.fetch_add(1, std::memory_order_relaxed);
+        spdlog::debug("shard {}: socket message on {} ignored", options_.index, frame.path);
+        return;
+      case FrameKind::http:
+        break;
+    }
+    stats_.requests.fetch_add(1, std::memory_order_relaxed);
+    // The request keeps the whole batch alive (aliasing, no allocation per frame).
+    std::shared_ptr<const void> storage(batch, &msg);
+    hub_->spawn([this, frame = std::move(frame), storage = std::move(storage)]() mutable {
+      Request request(std::move(frame), std::move(storage), options_.index);
+      auto result = dispatch(routes_, request);
+      reply(request, result);
+    });
+  }
+
+  void reply(const Request& request, Dispatched& result) {
+    bool close = request.should_close();
+    if (close) result.response.set_header("Connection", "close");
+    std::string_view id = request.conn_id();
+    auto out = std::make_unique<std::string>();
+    append_reply_prefix(*out, request.sender(), std::span<const std::string_view>(&id, 1));
+    result.response.serialize(*out, result.include_body);
+    send(std::move(out));
+    if (close) send(std::make_unique<std::string>(encode_close(request.sender(), id)));
+    stats_.replies.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  void send(std::unique_ptr<std::string> bytes) {
+    auto* raw = bytes.get();
+    // Zero-copy: ZeroMQ frees the string once it is on the wire.
+    zmq::message_t msg(
+        raw->data(), raw->size(),
+        [](void*, void* hint) { delete static_cast<std::string*>(hint); }, raw);
+    bytes.release();
+    // PUB never blocks: at the high-water mark it drops, which the HWM size avoids.
+    pub_.send(msg, zmq::send_flags::dontwait);
+  }
+
+  void start_drain(std::int64_t grace_ms) {
+    if (draining_) return;
+    draining_ = true;
+    auto deadline = Clock::now() + std::chrono::milliseconds(grace_ms);
+    hub_->spawn([this, deadline] {
+      while (hub_->live() > 1 && Clock::now() < deadline)
+        hub_->sleep_for(std::chrono::milliseconds(5));
+      if (hub_->live() > 1)
+        spdlog::warn("shard {}: {} requests still running after the grace period",
+                     options_.index, hub_->live() - 1);
+      reactor_.stop();
+    });
+  }
+
+  const ShardOptions& options_;
+  ShardStats& stats_;
+  std::unique_ptr<FiberHub> hub_;
+  Reactor reactor_;
+  FrameDecoder decoder_;
+  RouteTable routes_;
+  zmq::socket_t pub_;
+  std::unique_ptr<detail::LoopActorBinding> binding_;
+  bool draining_ = false;
+};
+
+}  // namespace
+
+void Shard::run(std::promise<void>& started) {
+  std::unique_ptr<ShardLoop> loop;
+  try {
+    if (options_.pin) pin_to_core(options_.index);
+    loop = std::make_unique<ShardLoop>(system_, zmq_, options_, std::move(routes_), stats_);
+    handle_ = std::make_unique<caf::actor>(loop->handle());
+  } catch (...) {
+    started.set_exception(std::current_exception());
+    return;
+  }
+  started.set_value();
+  try {
+    loop->run();
+  } catch (const std::exception& e) {
+    spdlog::critical("shard {}: event loop failed: {}", options_.index, e.what());
+    loop->fail();
+  }
+  loop.reset();
+  spdlog::debug("shard {}: stopped", options_.index);
+}
+
+}  // namespace brubeck

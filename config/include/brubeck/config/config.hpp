@@ -1,0 +1,54 @@
+// The typed configuration of a brubeck process, read from (lowest to highest
+// precedence) built-in defaults, a TOML file, BRUBECK_* environment variables
+// and the command line, then validated as a whole, so a bad value stops the
+// process at start with a message naming it.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace brubeck {
+
+struct Config {
+  // Mongrel2's send_spec endpoints: the router connects a PULL to each.
+  std::vector<std::string> send_specs{"tcp://127.0.0.1:9997"};
+  // Mongrel2's recv_spec endpoints: every shard's PUB connects to each.
+  std::vector<std::string> recv_specs{"tcp://127.0.0.1:9996"};
+  std::size_t shards = 0;               // 0: one per core
+  std::size_t stack_size = 128 * 1024;  // bytes per fiber stack
+  std::chrono::milliseconds grace{5000};  // in-flight requests get this long at shutdown
+  std::chrono::microseconds idle_poll{0};  // shard busy-poll before sleeping
+  std::size_t pub_hwm = 100000;             // replies queued per shard before drops
+  bool pin_threads = true;                  // pin shard k to core k % cores
+  std::string log_level = "info";
+
+  // shards, or the number of cores when shards is 0.
+  std::size_t shard_count() const noexcept;
+};
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Throws ConfigError describing the first invalid value.
+void validate(const Config& config);
+
+// Reads the file (if --config or BRUBECK_CONFIG names one), the environment
+// (through `getenv`) and `args` (args[0] is the program name). Throws
+// ConfigError; "--help" throws ConfigHelp carrying the help text.
+struct ConfigHelp {
+  std::string text;
+};
+Config parse_config(const std::vector<std::string>& args,
+                    const std::function<const char*(const char*)>& getenv = nullptr);
+
+// For main(): parse_config on the real argv and environment; prints help
+// (exit 0) or the error (exit 2) itself.
+Config load_config(int argc, char** argv);
+
+}  // namespace brubeck

@@ -1,0 +1,89 @@
+#include "brubeck/config/config.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <string>
+
+namespace brubeck {
+namespace {
+
+struct Env {
+  std::map<std::string, std::string> vars;
+  std::function<const char*(const char*)> fn() const {
+    return [this](const char* n) -> const char* {
+      auto it = vars.find(n);
+      return it == vars.end() ? nullptr : it->second.c_str();
+    };
+  }
+};
+
+std::string write_temp(const std::string& text) {
+  char path[] = "/tmp/brubeck-config-XXXXXX";
+  int fd = ::mkstemp(path);
+  EXPECT_GE(fd, 0);
+  ::close(fd);
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(Config, DefaultsAreValid) {
+  Env env;
+  auto c = parse_config({"prog"}, env.fn());
+  EXPECT_EQ(c.send_specs, std::vector<std::string>{"tcp://127.0.0.1:9997"});
+  EXPECT_GE(c.shard_count(), 1u);
+}
+
+TEST(Config, CommandLineBeatsEnvironmentBeatsFile) {
+  auto file = write_temp("shards = 3\nlog_level = \"warn\"\nsend_specs = [\"tcp://a:1\", \"tcp://b:2\"]\n");
+  Env env{{{"BRUBECK_SHARDS", "5"}}};
+  auto c = parse_config({"prog", "--config", file}, env.fn());
+  EXPECT_EQ(c.shards, 5u);
+  EXPECT_EQ(c.log_level, "warn");
+  EXPECT_EQ(c.send_specs.size(), 2u);
+  c = parse_config({"prog", "--config", file, "--shards", "7", "--send-spec", "ipc://x"}, env.fn());
+  EXPECT_EQ(c.shards, 7u);
+  EXPECT_EQ(c.send_specs, std::vector<std::string>{"ipc://x"});
+  std::remove(file.c_str());
+}
+
+TEST(Config, BadValuesAreClearErrors) {
+  Env env;
+  auto expect_error = [&](std::vector<std::string> args, const Env& e, std::string needle) {
+    try {
+      parse_config(args, e.fn());
+      ADD_FAILURE() << "no error for " << needle;
+    } catch (const ConfigError& err) {
+      EXPECT_NE(std::string(err.what()).find(needle), std::string::npos) << err.what();
+    }
+  };
+  expect_error({"prog", "--shards", "many"}, env, "shards");
+  expect_error({"prog", "--send-spec", "http://x"}, env, "send_specs");
+  expect_error({"prog", "--log-level", "loud"}, env, "log_level");
+  expect_error({"prog", "--stack-size", "100"}, env, "stack_size");
+  expect_error({"prog", "--bogus"}, env, "bogus");
+  expect_error({"prog"}, Env{{{"BRUBECK_SHARDS", "-1"}}}, "BRUBECK_SHARDS");
+  auto typo = write_temp("shard = 2\n");
+  expect_error({"prog", "--config", typo}, env, "unknown key 'shard'");
+  auto broken = write_temp("shards = [\n");
+  expect_error({"prog", "--config", broken}, env, "config file");
+  expect_error({"prog", "--config", "/nonexistent/brubeck.toml"}, env, "config file");
+  std::remove(typo.c_str());
+  std::remove(broken.c_str());
+}
+
+TEST(Config, HelpCarriesText) {
+  Env env;
+  try {
+    parse_config({"prog", "--help"}, env.fn());
+    FAIL();
+  } catch (const ConfigHelp& h) {
+    EXPECT_NE(h.text.find("--shards"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace brubeck
