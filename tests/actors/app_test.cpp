@@ -1,0 +1,243 @@
+// The actor layer end to end over real ZeroMQ sockets, with the test playing
+// Mongrel2's two sockets (PUSH for requests, SUB for replies). Real Mongrel2
+// runs in tests/integration; here frames can be exact, even malformed.
+#include "brubeck/actors/app.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <zmq.hpp>
+
+#include "brubeck/actors/router.hpp"
+#include "brubeck/pipeline/fiber_hub.hpp"
+
+namespace brubeck {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr std::string_view kSender = "54c6755b-9628-40a4-9a2d-cc82a816345e";
+
+std::string request_frame(std::string_view conn_id, std::string_view path,
+                          std::string_view method = "GET", std::string_view version = "HTTP/1.1",
+                          std::string_view query = "") {
+  std::string headers = R"({"PATH":")" + std::string(path) + R"(","METHOD":")" +
+                        std::string(method) + R"(","VERSION":")" + std::string(version) +
+                        R"(","URI":")" + std::string(path) + R"(","QUERY":")" +
+                        std::string(query) + R"("})";
+  return std::string(kSender) + " " + std::string(conn_id) + " " + std::string(path) + " " +
+         std::to_string(headers.size()) + ":" + headers + ",0:,";
+}
+
+// Plays Mongrel2's side of the handler protocol.
+class FakeMongrel2 {
+ public:
+  FakeMongrel2() : push_(ctx_, zmq::socket_type::push), sub_(ctx_, zmq::socket_type::sub) {
+    push_.bind("tcp://127.0.0.1:*");
+    sub_.bind("tcp://127.0.0.1:*");
+    sub_.set(zmq::sockopt::subscribe, std::string(kSender));
+    sub_.set(zmq::sockopt::rcvtimeo, 10000);
+    push_.set(zmq::sockopt::linger, 0);
+    sub_.set(zmq::sockopt::linger, 0);
+  }
+  std::string send_spec() { return push_.get(zmq::sockopt::last_endpoint); }
+  std::string recv_spec() { return sub_.get(zmq::sockopt::last_endpoint); }
+  void push(const std::string& frame) { push_.send(zmq::buffer(frame), zmq::send_flags::none); }
+  // The next reply frame, or "" after the receive timeout.
+  std::string receive() {
+    zmq::message_t m;
+    if (!sub_.recv(m)) return {};
+    return m.to_string();
+  }
+
+ private:
+  zmq::context_t ctx_{1};
+  zmq::socket_t push_;
+  zmq::socket_t sub_;
+};
+
+// conn id → body of its reply (for single-frame replies).
+std::pair<std::string, std::string> split_reply(const std::string& frame) {
+  // "SENDER LEN:ID, HTTP/1.1 ..."
+  auto sp = frame.find(' ');
+  auto colon = frame.find(':', sp);
+  auto comma = frame.find(',', colon);
+  auto id = frame.substr(colon + 1, comma - colon - 1);
+  auto http = frame.substr(comma + 2);
+  return {id, http};
+}
+
+std::string body_of(const std::string& http) {
+  auto p = http.find("\r\n\r\n");
+  return p == std::string::npos ? std::string() : http.substr(p + 4);
+}
+
+class ShardIndex : public WebMessageHandler {
+ public:
+  void get() override { set_body(std::to_string(message().shard_index())); }
+};
+
+class Sleepy : public WebMessageHandler {
+ public:
+  void get() override {
+    this_fiber::sleep_for(200ms);
+    set_body("slept");
+  }
+};
+
+struct RunningApp {
+  explicit RunningApp(FakeMongrel2& m2, std::size_t shards, std::function<void(App&)> setup = {})
+      : app(make_config(m2, shards)) {
+    app.route<ShardIndex>("^/shard$");
+    app.route<Sleepy>("^/sleep$");
+    if (setup) setup(app);
+    thread = std::thread([this] { code = app.run(); });
+    for (int i = 0; i < 500 && !app.running() && !finished(); ++i) std::this_thread::sleep_for(10ms);
+    // Subscriptions and connects settle asynchronously in ZeroMQ.
+    std::this_thread::sleep_for(200ms);
+  }
+  ~RunningApp() { stop(); }
+  int stop() {
+    if (thread.joinable()) {
+      app.stop();
+      thread.join();
+    }
+    return code;
+  }
+  bool finished() const { return code != -1; }
+  static Config make_config(FakeMongrel2& m2, std::size_t shards) {
+    Config c;
+    c.send_specs = {m2.send_spec()};
+    c.recv_specs = {m2.recv_spec()};
+    c.shards = shards;
+    c.pin_threads = false;
+    c.log_level = "error";
+    c.grace = 3000ms;
+    return c;
+  }
+  App app;
+  std::thread thread;
+  std::atomic<int> code{-1};
+};
+
+TEST(App, RepliesThroughItsPubSocket) {
+  FakeMongrel2 m2;
+  RunningApp running(m2, 2);
+  ASSERT_TRUE(running.app.running());
+  m2.push(request_frame("5", "/shard"));
+  auto reply = m2.receive();
+  ASSERT_FALSE(reply.empty());
+  EXPECT_EQ(reply.rfind(std::string(kSender) + " 1:5, HTTP/1.1 200 OK\r\n", 0), 0u) << reply;
+  EXPECT_EQ(running.stop(), 0);
+}
+
+TEST(App, EveryConnectionStaysOnItsShard) {
+  FakeMongrel2 m2;
+  constexpr std::size_t kShards = 4;
+  RunningApp running(m2, kShards);
+  constexpr int kConns = 64, kPerConn = 5;
+  for (int round = 0; round < kPerConn; ++round)
+    for (int c = 1; c <= kConns; ++c) m2.push(request_frame(std::to_string(c), "/shard"));
+  std::map<std::string, std::set<std::string>> shards_of;
+  for (int i = 0; i < kConns * kPerConn; ++i) {
+    auto reply = m2.receive();
+    ASSERT_FALSE(reply.empty()) << "reply " << i << " missing";
+    auto [id, http] = split_reply(reply);
+    shards_of[id].insert(body_of(http));
+  }
+  std::set<std::string> used;
+  for (const auto& [id, shards] : shards_of) {
+    ASSERT_EQ(shards.size(), 1u) << "conn " << id << " was served by several shards";
+    EXPECT_EQ(*shards.begin(), std::to_string(shard_for(kSender, id, kShards)));
+    used.insert(*shards.begin());
+  }
+  EXPECT_EQ(shards_of.size(), static_cast<std::size_t>(kConns));
+  EXPECT_EQ(used.size(), kShards) << "64 connections should reach all 4 shards";
+}
+
+TEST(App, MalformedFramesAreDroppedAndTheNextIsServed) {
+  FakeMongrel2 m2;
+  RunningApp running(m2, 1);
+  m2.push("garbage without structure");
+  m2.push(std::string(kSender) + " 7 /shard 99:{\"PATH\":\"/shard\"},0:,");  // bad length
+  m2.push(std::string(kSender) + " 7 /shard 2:[],0:,");                      // not an object
+  m2.push(request_frame("7", "/shard"));
+  auto reply = m2.receive();
+  ASSERT_FALSE(reply.empty());
+  EXPECT_EQ(split_reply(reply).first, "7");
+  EXPECT_EQ(body_of(split_reply(reply).second), "0");
+}
+
+TEST(App, DisconnectNoticesAreNeverAnswered) {
+  FakeMongrel2 m2;
+  RunningApp running(m2, 1);
+  m2.push(std::string(kSender) + R"( 3 @* 17:{"METHOD":"JSON"},21:{"type":"disconnect"},)");
+  m2.push(request_frame("4", "/shard"));
+  auto reply = m2.receive();
+  EXPECT_EQ(split_reply(reply).first, "4") << "the disconnect must not produce a reply";
+}
+
+TEST(App, HttpTenClosesAfterReplying) {
+  FakeMongrel2 m2;
+  RunningApp running(m2, 1);
+  m2.push(request_frame("9", "/shard", "GET", "HTTP/1.0"));
+  auto reply = m2.receive();
+  EXPECT_NE(reply.find("Connection: close\r\n"), std::string::npos);
+  auto close = m2.receive();
+  EXPECT_EQ(close, std::string(kSender) + " 1:9, ");
+}
+
+TEST(App, SleepingRequestsOverlap) {
+  FakeMongrel2 m2;
+  RunningApp running(m2, 2);
+  constexpr int kRequests = 200;
+  auto start = std::chrono::steady_clock::now();
+  for (int c = 0; c < kRequests; ++c) m2.push(request_frame(std::to_string(c + 100), "/sleep"));
+  std::set<std::string> ids;
+  for (int i = 0; i < kRequests; ++i) {
+    auto reply = m2.receive();
+    ASSERT_FALSE(reply.empty());
+    EXPECT_EQ(body_of(split_reply(reply).second), "slept");
+    ids.insert(split_reply(reply).first);
+  }
+  EXPECT_EQ(ids.size(), static_cast<std::size_t>(kRequests));
+  // 200 sleeps of 200 ms one after another would take 40 s.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+}
+
+TEST(App, StopLetsInFlightRequestsFinish) {
+  FakeMongrel2 m2;
+  RunningApp running(m2, 1);
+  m2.push(request_frame("11", "/sleep"));
+  std::this_thread::sleep_for(50ms);  // the request is now sleeping in its fiber
+  running.app.stop();
+  auto reply = m2.receive();
+  EXPECT_EQ(body_of(split_reply(reply).second), "slept");
+  EXPECT_EQ(running.stop(), 0);
+}
+
+TEST(App, BadRoutePatternFailsStartWithCode2) {
+  FakeMongrel2 m2;
+  App app(RunningApp::make_config(m2, 1));
+  app.route<ShardIndex>("^/(unclosed");
+  EXPECT_EQ(app.run(), 2);
+}
+
+TEST(Router, ShardForSpreadsAndIsStable) {
+  std::map<std::size_t, int> count;
+  for (int i = 0; i < 4000; ++i) {
+    auto id = std::to_string(i);
+    auto k = shard_for(kSender, id, 4);
+    EXPECT_EQ(k, shard_for(kSender, id, 4));
+    ++count[k];
+  }
+  ASSERT_EQ(count.size(), 4u);
+  for (auto [k, n] : count) EXPECT_GT(n, 800) << "shard " << k;
+}
+
+}  // namespace
+}  // namespace brubeck
