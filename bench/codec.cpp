@@ -23,9 +23,9 @@ std::string netstring(std::string_view payload, char tag = ',') {
 std::string json_frame() {
   const std::string headers =
       R"({"PATH":"/api/items/42","x-forwarded-for":"127.0.0.1",)"
-      R"("accept":"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",)"
-      R"("accept-encoding":"gzip, deflate, br","accept-language":"en-US,en;q=0.5",)"
-      R"("cookie":["session=3f2a9c81d4e0b7aa","theme=dark"],"connection":"keep-alive",)"
+      R"("accept":"text/html,application/xhtml+xml,*/*;q=0.8",)"
+      R"("accept-encoding":"gzip, deflate, br",)"
+      R"("cookie":["session=3f2a9c81d4e0b7aa","theme=dark"],)"
       R"("user-agent":"Mozilla/5.0 (X11; Linux x86_64; rv:109.0) Gecko/20100101 Firefox/115.0",)"
       R"("host":"127.0.0.1:6767","METHOD":"GET","VERSION":"HTTP/1.1",)"
       R"("URI":"/api/items/42?full=1","QUERY":"full=1","PATTERN":"/api",)"

@@ -148,7 +148,8 @@ TEST(FiberHub, ManyFibersRecycleStacks) {
   FiberHub hub(FiberOptions{.stack_size = 64 * 1024, .max_pooled_stacks = 16});
   int sum = 0;
   for (int round = 0; round < 10; ++round) {
-    for (int i = 0; i < 100; ++i) hub.spawn([&sum, &hub] {
+    for (int i = 0; i < 100; ++i)
+      hub.spawn([&sum, &hub] {
         hub.yield();
         ++sum;
       });
