@@ -62,10 +62,10 @@ class TempDir {
 std::string read_file(const std::string& path);
 
 struct ChildOptions {
-  std::string cwd;                  // empty: inherit
-  Headers env;                      // extra environment variables (name, value)
-  std::string log_path;             // empty: output.log in the child's own temp dir
-  bool kill_with_parent = true;     // PR_SET_PDEATHSIG(SIGKILL)
+  std::string cwd;               // empty: inherit
+  Headers env;                   // extra environment variables (name, value)
+  std::string log_path;          // empty: output.log in the child's own temp dir
+  bool kill_with_parent = true;  // PR_SET_PDEATHSIG(SIGKILL)
 };
 
 // One child process: fork + exec, stdout and stderr to a log file. Only its
