@@ -44,7 +44,9 @@ class FeedHandler : public brubeck::WebMessageHandler {
 
 class JsonHandler : public brubeck::JSONMessageHandler {
  public:
-  void get() override { add_to_payload("message", "Take five, " + get_argument("name", "dude") + "!"); }
+  void get() override {
+    add_to_payload("message", "Take five, " + get_argument("name", "dude") + "!");
+  }
 };
 
 class ShardHandler : public brubeck::JSONMessageHandler {

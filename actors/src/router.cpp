@@ -47,8 +47,7 @@ class RouterLoop {
     pending_.resize(shards.size());
     reactor_.add_poll_hook([this] { return pull(); });
     binding_ = std::make_unique<detail::LoopActorBinding>(
-        system, reactor_,
-        caf::behavior{[this](detail::stop_atom) { stop(); }});
+        system, reactor_, caf::behavior{[this](detail::stop_atom) { stop(); }});
   }
 
   ~RouterLoop() { binding_->shutdown(); }

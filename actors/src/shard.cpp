@@ -154,8 +154,8 @@ class ShardLoop {
     auto* raw = bytes.get();
     // Zero-copy: ZeroMQ frees the string once it is on the wire.
     zmq::message_t msg(
-        raw->data(), raw->size(),
-        [](void*, void* hint) { delete static_cast<std::string*>(hint); }, raw);
+        raw->data(), raw->size(), [](void*, void* hint) { delete static_cast<std::string*>(hint); },
+        raw);
     bytes.release();
     // PUB never blocks: at the high-water mark it drops, which the HWM size avoids.
     pub_.send(msg, zmq::send_flags::dontwait);
@@ -169,8 +169,8 @@ class ShardLoop {
       while (hub_->live() > 1 && Clock::now() < deadline)
         hub_->sleep_for(std::chrono::milliseconds(5));
       if (hub_->live() > 1)
-        spdlog::warn("shard {}: {} requests still running after the grace period",
-                     options_.index, hub_->live() - 1);
+        spdlog::warn("shard {}: {} requests still running after the grace period", options_.index,
+                     hub_->live() - 1);
       reactor_.stop();
     });
   }

@@ -1,7 +1,7 @@
 #include "brubeck/config/config.hpp"
 
-#include <CLI/CLI.hpp>
 #include <toml++/toml.h>
+#include <CLI/CLI.hpp>
 
 #include <charconv>
 #include <cstdlib>
@@ -47,9 +47,9 @@ std::vector<std::string> split_specs(const std::string& text) {
 }
 
 // Keys accepted in the TOML file, so a misspelt one is an error, not ignored.
-const char* const kFileKeys[] = {"send_specs", "recv_specs", "shards",  "stack_size",
-                                 "grace_ms",   "idle_poll_us", "pub_hwm", "pin_threads",
-                                 "log_level"};
+const char* const kFileKeys[] = {"send_specs", "recv_specs",  "shards",
+                                 "stack_size", "grace_ms",    "idle_poll_us",
+                                 "pub_hwm",    "pin_threads", "log_level"};
 
 void apply_file(Config& c, const std::string& path) {
   toml::table t;
@@ -62,7 +62,8 @@ void apply_file(Config& c, const std::string& path) {
   for (const auto& [key, value] : t) {
     bool known = false;
     for (auto* k : kFileKeys) known |= key.str() == k;
-    if (!known) throw ConfigError("config file " + path + ": unknown key '" + std::string(key.str()) + "'");
+    if (!known)
+      throw ConfigError("config file " + path + ": unknown key '" + std::string(key.str()) + "'");
   }
   auto strings = [&](const char* key) -> std::optional<std::vector<std::string>> {
     auto node = t[key];
@@ -140,7 +141,8 @@ void validate(const Config& c) {
   if (c.grace > std::chrono::hours(1)) throw ConfigError("grace_ms: at most one hour");
   if (c.idle_poll > std::chrono::seconds(1)) throw ConfigError("idle_poll_us: at most 1 s");
   if (c.pub_hwm == 0) throw ConfigError("pub_hwm: must be positive");
-  static const char* const levels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+  static const char* const levels[] = {"trace", "debug",    "info", "warn",
+                                       "error", "critical", "off"};
   bool ok = false;
   for (auto* l : levels) ok |= c.log_level == l;
   if (!ok) throw ConfigError("log_level: '" + c.log_level + "' is not one of trace..off");
@@ -199,8 +201,7 @@ Config load_config(int argc, char** argv) {
     std::cout << h.text;
     std::exit(0);
   } catch (const ConfigError& e) {
-    std::cerr << (argc > 0 ? argv[0] : "brubeck") << ": configuration error: " << e.what()
-              << "\n";
+    std::cerr << (argc > 0 ? argv[0] : "brubeck") << ": configuration error: " << e.what() << "\n";
     std::exit(2);
   }
 }

@@ -1,20 +1,34 @@
 #include "brubeck/handlers/dispatch.hpp"
 
-#include <boost/context/detail/exception.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/context/detail/exception.hpp>
 
 namespace brubeck {
 
 namespace {
 void call_method(MessageHandler& h, Method m) {
   switch (m) {
-    case Method::get: h.get(); break;
-    case Method::head: h.head(); break;
-    case Method::post: h.post(); break;
-    case Method::put: h.put(); break;
-    case Method::patch: h.patch(); break;
-    case Method::delete_: h.delete_(); break;
-    case Method::options: h.options(); break;
+    case Method::get:
+      h.get();
+      break;
+    case Method::head:
+      h.head();
+      break;
+    case Method::post:
+      h.post();
+      break;
+    case Method::put:
+      h.put();
+      break;
+    case Method::patch:
+      h.patch();
+      break;
+    case Method::delete_:
+      h.delete_();
+      break;
+    case Method::options:
+      h.options();
+      break;
   }
 }
 

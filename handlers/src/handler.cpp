@@ -12,8 +12,8 @@ namespace brubeck {
 
 namespace {
 constexpr std::pair<Method, std::string_view> kMethodNames[] = {
-    {Method::get, "GET"},     {Method::head, "HEAD"},       {Method::post, "POST"},
-    {Method::put, "PUT"},     {Method::patch, "PATCH"},     {Method::delete_, "DELETE"},
+    {Method::get, "GET"},         {Method::head, "HEAD"},   {Method::post, "POST"},
+    {Method::put, "PUT"},         {Method::patch, "PATCH"}, {Method::delete_, "DELETE"},
     {Method::options, "OPTIONS"},
 };
 }  // namespace
@@ -181,8 +181,7 @@ std::string WebMessageHandler::get_argument(std::string_view name, std::string_v
   return std::string(fallback);
 }
 
-std::vector<std::string> WebMessageHandler::get_arguments(std::string_view name,
-                                                          bool strip) const {
+std::vector<std::string> WebMessageHandler::get_arguments(std::string_view name, bool strip) const {
   std::vector<std::string> out;
   for (const auto& [k, v] : request().arguments())
     if (k == name) out.push_back(strip_ws(v, strip));

@@ -26,8 +26,10 @@ RouteSpec function_route(std::string pattern, MethodSet methods, RouteFunction f
   if (methods.has(Method::get)) methods.add(Method::head);
   methods.add(Method::options);
   auto shared = std::make_shared<const RouteFunction>(std::move(fn));
-  return RouteSpec{std::move(pattern), methods,
-                   [shared] { return std::make_unique<FunctionHandler>(shared.get()); }, {}};
+  return RouteSpec{std::move(pattern),
+                   methods,
+                   [shared] { return std::make_unique<FunctionHandler>(shared.get()); },
+                   {}};
 }
 
 struct RouteTable::Impl {

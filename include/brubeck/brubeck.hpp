@@ -7,4 +7,3 @@
 #include "brubeck/handlers/handler.hpp"
 #include "brubeck/handlers/routes.hpp"
 #include "brubeck/pipeline/fiber_hub.hpp"
-

@@ -1,8 +1,8 @@
 #include "brubeck/pipeline/fiber_hub.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/context/fiber.hpp>
 #include <boost/context/protected_fixedsize_stack.hpp>
-#include <spdlog/spdlog.h>
 
 #include <cassert>
 
@@ -19,6 +19,7 @@ struct FiberRecord {
   std::uint64_t wait_seq = 0;
   State state = State::idle;
   bool woken = false;  // how the last suspend() ended
+  FiberRecord* next_ready = nullptr;
 };
 
 // Guarded stacks, kept for reuse: mmap + mprotect per request would dominate
@@ -84,7 +85,7 @@ FiberHub::~FiberHub() {
     running_ = nullptr;
     detail::tl_running_hub = nullptr;
   }
-  ready_.clear();
+  ready_head_ = ready_tail_ = nullptr;
   records_.clear();
 }
 
@@ -112,8 +113,7 @@ FiberRef FiberHub::spawn(std::function<void()> fn) {
   r->wait_seq = 0;
   r->fn = std::move(fn);
   r->context = boost::context::fiber(
-      std::allocator_arg, detail::PooledStack{stacks_.get()},
-      [r](boost::context::fiber&& caller) {
+      std::allocator_arg, detail::PooledStack{stacks_.get()}, [r](boost::context::fiber&& caller) {
         r->caller = std::move(caller);
         try {
           r->fn();
@@ -129,17 +129,32 @@ FiberRef FiberHub::spawn(std::function<void()> fn) {
         return std::move(r->caller);
       });
   r->state = State::ready;
-  ready_.push_back(r);
+  push_ready(r);
   ++live_;
   return {r, r->id};
+}
+
+void FiberHub::push_ready(FiberRecord* r) noexcept {
+  r->next_ready = nullptr;
+  if (ready_tail_ != nullptr)
+    ready_tail_->next_ready = r;
+  else
+    ready_head_ = r;
+  ready_tail_ = r;
+}
+
+FiberRecord* FiberHub::pop_ready() noexcept {
+  auto* r = ready_head_;
+  ready_head_ = r->next_ready;
+  if (ready_head_ == nullptr) ready_tail_ = nullptr;
+  return r;
 }
 
 std::size_t FiberHub::run_ready(std::size_t max) {
   std::size_t n = 0;
   auto* const outer = detail::tl_running_hub;
-  while (n < max && !ready_.empty()) {
-    auto* r = ready_.front();
-    ready_.pop_front();
+  while (n < max && ready_head_ != nullptr) {
+    auto* r = pop_ready();
     running_ = r;
     r->state = State::running;
     detail::tl_running_hub = this;
@@ -166,7 +181,7 @@ std::size_t FiberHub::fire_timers(Clock::time_point now) {
     r->woken = false;
     r->state = State::ready;
     ++r->wait_seq;
-    ready_.push_back(r);
+    push_ready(r);
     ++n;
   }
   return n;
@@ -190,7 +205,7 @@ void FiberHub::switch_out() {
 void FiberHub::yield() {
   auto* r = running_;
   r->state = State::ready;
-  ready_.push_back(r);
+  push_ready(r);
   switch_out();
 }
 
@@ -217,11 +232,7 @@ bool FiberHub::wake(WaitToken token) noexcept {
   r->woken = true;
   r->state = State::ready;
   ++r->wait_seq;
-  try {
-    ready_.push_back(r);
-  } catch (...) {
-    std::terminate();  // out of memory while scheduling: nothing sane left to do
-  }
+  push_ready(r);
   return true;
 }
 

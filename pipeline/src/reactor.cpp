@@ -32,10 +32,12 @@ Reactor::Reactor(FiberHub* hub, ReactorOptions options) : hub_(hub), options_(op
 
 Reactor::~Reactor() {
   // Tasks never run are destroyed, so whatever they own is released.
-  for (auto* t = inbox_.exchange(nullptr); t != nullptr;) {
-    auto* next = t->next_;
-    delete t;
-    t = next;
+  for (auto* list : {backlog_, inbox_.exchange(nullptr)}) {
+    for (auto* t = list; t != nullptr;) {
+      auto* next = t->next_;
+      delete t;
+      t = next;
+    }
   }
   ::close(event_fd_);
   ::close(epoll_fd_);
@@ -62,19 +64,20 @@ void Reactor::stop() noexcept {
 }
 
 bool Reactor::drain_inbox() {
-  auto* list = inbox_.exchange(nullptr, std::memory_order_acquire);
-  if (list == nullptr) return false;
-  // The inbox is a stack: reverse it to run tasks in the order they came.
-  Task* ordered = nullptr;
-  while (list != nullptr) {
-    auto* next = list->next_;
-    list->next_ = ordered;
-    ordered = list;
-    list = next;
+  if (backlog_ == nullptr) {
+    auto* list = inbox_.exchange(nullptr, std::memory_order_acquire);
+    if (list == nullptr) return false;
+    // The inbox is a stack: reverse it to run tasks in the order they came.
+    while (list != nullptr) {
+      auto* next = list->next_;
+      list->next_ = backlog_;
+      backlog_ = list;
+      list = next;
+    }
   }
-  while (ordered != nullptr) {
-    std::unique_ptr<Task> t{ordered};
-    ordered = ordered->next_;
+  for (std::size_t n = 0; n < options_.task_batch && backlog_ != nullptr; ++n) {
+    std::unique_ptr<Task> t{backlog_};
+    backlog_ = backlog_->next_;
     try {
       t->run();
     } catch (const std::exception& e) {
@@ -114,6 +117,7 @@ void Reactor::run() {
   auto idle_since = Clock::now();
   while (!stop_.load(std::memory_order_acquire)) {
     bool busy = drain_inbox();
+    busy |= backlog_ != nullptr;
     for (auto& hook : poll_hooks_) busy |= hook();
     if (hub_ != nullptr) {
       busy |= hub_->fire_timers() > 0;

@@ -27,8 +27,8 @@ std::string request_frame(std::string_view conn_id, std::string_view path,
                           std::string_view query = "") {
   std::string headers = R"({"PATH":")" + std::string(path) + R"(","METHOD":")" +
                         std::string(method) + R"(","VERSION":")" + std::string(version) +
-                        R"(","URI":")" + std::string(path) + R"(","QUERY":")" +
-                        std::string(query) + R"("})";
+                        R"(","URI":")" + std::string(path) + R"(","QUERY":")" + std::string(query) +
+                        R"("})";
   return std::string(kSender) + " " + std::string(conn_id) + " " + std::string(path) + " " +
          std::to_string(headers.size()) + ":" + headers + ",0:,";
 }
@@ -96,7 +96,8 @@ struct RunningApp {
     app.route<Sleepy>("^/sleep$");
     if (setup) setup(app);
     thread = std::thread([this] { code = app.run(); });
-    for (int i = 0; i < 500 && !app.running() && !finished(); ++i) std::this_thread::sleep_for(10ms);
+    for (int i = 0; i < 500 && !app.running() && !finished(); ++i)
+      std::this_thread::sleep_for(10ms);
     // Subscriptions and connects settle asynchronously in ZeroMQ.
     std::this_thread::sleep_for(200ms);
   }

@@ -38,7 +38,8 @@ TEST(Config, DefaultsAreValid) {
 }
 
 TEST(Config, CommandLineBeatsEnvironmentBeatsFile) {
-  auto file = write_temp("shards = 3\nlog_level = \"warn\"\nsend_specs = [\"tcp://a:1\", \"tcp://b:2\"]\n");
+  auto file =
+      write_temp("shards = 3\nlog_level = \"warn\"\nsend_specs = [\"tcp://a:1\", \"tcp://b:2\"]\n");
   Env env{{{"BRUBECK_SHARDS", "5"}}};
   auto c = parse_config({"prog", "--config", file}, env.fn());
   EXPECT_EQ(c.shards, 5u);

@@ -57,11 +57,10 @@ RouteTable demo_routes() {
   specs.push_back(class_route<Boom>(R"(^/boom$)"));
   specs.push_back(class_route<Lifecycle>(R"(^/life$)"));
   specs.push_back(class_route<Payload>(R"(^/json$)"));
-  specs.push_back(function_route(R"(^/fun/(?P<name>[^/]+)$)", {Method::get},
-                                 [](WebMessageHandler& h) {
-                                   h.set_body("Take five, " + std::string(h.get_url_arg("name")) +
-                                              "!");
-                                 }));
+  specs.push_back(
+      function_route(R"(^/fun/(?P<name>[^/]+)$)", {Method::get}, [](WebMessageHandler& h) {
+        h.set_body("Take five, " + std::string(h.get_url_arg("name")) + "!");
+      }));
   specs.push_back(class_route<TakeFive>(R"(^/brubeck)"));  // shadowed for exact path
   return RouteTable(std::move(specs));
 }
@@ -158,7 +157,8 @@ TEST(Dispatch, JsonHandlerPayload) {
   EXPECT_EQ(std::string_view(doc["message"]), "Take five, a\"b!");
   EXPECT_EQ(int64_t(doc["n"]), 3);
   EXPECT_GT(int64_t(doc["timestamp"]), 1'600'000'000'000);
-  EXPECT_EQ(d.response.body.rfind("{\"status_code\":200,\"status_msg\":\"OK\",\"message\":", 0), 0u);
+  EXPECT_EQ(d.response.body.rfind("{\"status_code\":200,\"status_msg\":\"OK\",\"message\":", 0),
+            0u);
 }
 
 TEST(Routes, BadPatternIsRejectedWithItsName) {

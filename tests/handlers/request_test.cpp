@@ -44,7 +44,8 @@ TEST(Request, ShouldCloseFollowsVersionAndConnectionHeader) {
   EXPECT_FALSE(make_request("GET", "/").should_close());
   EXPECT_TRUE(make_request("GET", "/", {}, {{"connection", "close"}}).should_close());
   EXPECT_TRUE(make_request("GET", "/", {}, {}, "HTTP/1.0").should_close());
-  EXPECT_FALSE(make_request("GET", "/", {}, {{"connection", "Keep-Alive"}}, "HTTP/1.0").should_close());
+  EXPECT_FALSE(
+      make_request("GET", "/", {}, {{"connection", "Keep-Alive"}}, "HTTP/1.0").should_close());
 }
 
 TEST(UrlDecode, HandlesTruncatedEscapes) {

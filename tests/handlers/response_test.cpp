@@ -56,9 +56,14 @@ TEST(Response, ReasonPhrases) {
 }
 
 TEST(Json, EscapesAndAlwaysParses) {
-  const std::string inputs[] = {
-      "plain", "quote\" back\\slash", "ctl\x01\x1f\n\t\r\b\f", "utf8 \xc3\xa9 \xe2\x82\xac \xf0\x9f\x8e\xb7",
-      "bad \xff\xfe utf8 \xc3", "overlong \xc0\xaf", "surrogate \xed\xa0\x80", std::string("nul\0x", 5)};
+  const std::string inputs[] = {"plain",
+                                "quote\" back\\slash",
+                                "ctl\x01\x1f\n\t\r\b\f",
+                                "utf8 \xc3\xa9 \xe2\x82\xac \xf0\x9f\x8e\xb7",
+                                "bad \xff\xfe utf8 \xc3",
+                                "overlong \xc0\xaf",
+                                "surrogate \xed\xa0\x80",
+                                std::string("nul\0x", 5)};
   simdjson::dom::parser parser;
   for (const auto& in : inputs) {
     auto text = json_string(in);

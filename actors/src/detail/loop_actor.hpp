@@ -10,6 +10,7 @@
 #include <caf/mixin/requester.hpp>
 #include <caf/scoped_execution_unit.hpp>
 
+#include <atomic>
 #include <memory>
 
 #include "brubeck/pipeline/reactor.hpp"
@@ -33,7 +34,14 @@ class LoopActorBinding {
     self_->become(std::move(bhvr));
     self_->on_enqueue([this](caf::mailbox_element_ptr ptr) {
       // Runs on the sender's thread, under the companion's lock: never block.
-      reactor_.post(std::make_unique<MailboxTask>(this, std::move(ptr)));
+      // Messages chain through CAF's own intrusive link; only the first one
+      // into an empty inbox costs a reactor task (and maybe a wake-up).
+      auto* e = ptr.release();
+      auto* head = inbox_.load(std::memory_order_relaxed);
+      do {
+        e->next = head;
+      } while (!inbox_.compare_exchange_weak(head, e, std::memory_order_acq_rel));
+      if (head == nullptr) reactor_.post(std::make_unique<DrainTask>(this));
     });
   }
 
@@ -54,22 +62,59 @@ class LoopActorBinding {
     self_->finalize();
     self_ = nullptr;
     handle_ = nullptr;
+    dispose(backlog_);
+    backlog_ = nullptr;
+    dispose(inbox_.exchange(nullptr));
   }
 
  private:
-  struct MailboxTask final : Task {
-    MailboxTask(LoopActorBinding* b, caf::mailbox_element_ptr p) : binding(b), ptr(std::move(p)) {}
-    void run() override {
-      if (binding->self_ != nullptr) binding->self_->activate(&binding->unit_, *ptr);
-    }
+  // Messages handled per task, so a burst of requests runs its fibers (and
+  // recycles their stacks) between batches.
+  static constexpr int kBatch = 64;
+
+  struct DrainTask final : Task {
+    explicit DrainTask(LoopActorBinding* b) : binding(b) {}
+    void run() override { binding->drain(); }
     LoopActorBinding* binding;
-    caf::mailbox_element_ptr ptr;
   };
+
+  static caf::mailbox_element* next_of(caf::mailbox_element* e) {
+    return static_cast<caf::mailbox_element*>(e->next);
+  }
+
+  static void dispose(caf::mailbox_element* list) {
+    while (list != nullptr) {
+      caf::mailbox_element_ptr p{list};
+      list = next_of(list);
+    }
+  }
+
+  void drain() {
+    if (self_ == nullptr) return;
+    if (backlog_ == nullptr) {
+      // The inbox is a stack: reverse it to handle messages in arrival order.
+      auto* list = inbox_.exchange(nullptr, std::memory_order_acquire);
+      while (list != nullptr) {
+        auto* next = next_of(list);
+        list->next = backlog_;
+        backlog_ = list;
+        list = next;
+      }
+    }
+    for (int n = 0; n < kBatch && backlog_ != nullptr && self_ != nullptr; ++n) {
+      caf::mailbox_element_ptr p{backlog_};
+      backlog_ = next_of(backlog_);
+      self_->activate(&unit_, *p);
+    }
+    if (backlog_ != nullptr && self_ != nullptr) reactor_.post(std::make_unique<DrainTask>(this));
+  }
 
   caf::scoped_execution_unit unit_;  // built with the system: a default one crashes
   Reactor& reactor_;
   caf::actor handle_;
   LoopActor* self_ = nullptr;
+  std::atomic<caf::mailbox_element*> inbox_{nullptr};
+  caf::mailbox_element* backlog_ = nullptr;  // loop thread only, oldest first
 };
 
 }  // namespace brubeck::detail

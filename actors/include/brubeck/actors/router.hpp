@@ -35,7 +35,8 @@ struct RouterStats {
 };
 
 // The shard a connection belongs to.
-std::size_t shard_for(std::string_view sender, std::string_view conn_id, std::size_t shards) noexcept;
+std::size_t shard_for(std::string_view sender, std::string_view conn_id,
+                      std::size_t shards) noexcept;
 
 class Router {
  public:

@@ -9,14 +9,14 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <future>
 #include <memory>
 #include <string>
-#include <future>
 #include <thread>
 #include <vector>
 
-#include <caf/fwd.hpp>
 #include <caf/actor.hpp>
+#include <caf/fwd.hpp>
 
 #include "brubeck/handlers/routes.hpp"
 #include "brubeck/pipeline/fiber_hub.hpp"

@@ -28,7 +28,8 @@ class Supervisor {
 
   // Starts `count` shards, each with its own copy of `routes`; throws what a
   // shard's start-up threw.
-  void start_shards(std::size_t count, const ShardOptions& base, const std::vector<RouteSpec>& routes);
+  void start_shards(std::size_t count, const ShardOptions& base,
+                    const std::vector<RouteSpec>& routes);
   std::vector<caf::actor> shard_handles() const;
   const std::vector<std::unique_ptr<Shard>>& shards() const noexcept { return shards_; }
 

@@ -18,12 +18,12 @@ struct Config {
   std::vector<std::string> send_specs{"tcp://127.0.0.1:9997"};
   // Mongrel2's recv_spec endpoints: every shard's PUB connects to each.
   std::vector<std::string> recv_specs{"tcp://127.0.0.1:9996"};
-  std::size_t shards = 0;               // 0: one per core
-  std::size_t stack_size = 128 * 1024;  // bytes per fiber stack
-  std::chrono::milliseconds grace{5000};  // in-flight requests get this long at shutdown
+  std::size_t shards = 0;                  // 0: one per core
+  std::size_t stack_size = 128 * 1024;     // bytes per fiber stack
+  std::chrono::milliseconds grace{5000};   // in-flight requests get this long at shutdown
   std::chrono::microseconds idle_poll{0};  // shard busy-poll before sleeping
-  std::size_t pub_hwm = 100000;             // replies queued per shard before drops
-  bool pin_threads = true;                  // pin shard k to core k % cores
+  std::size_t pub_hwm = 100000;            // replies queued per shard before drops
+  bool pin_threads = true;                 // pin shard k to core k % cores
   std::string log_level = "info";
 
   // shards, or the number of cores when shards is 0.

@@ -57,7 +57,8 @@ class MessageHandler {
   // groups also by name. Missing ones read as "" (or `fallback`).
   const std::vector<std::string>& url_args() const noexcept;
   std::string_view get_url_arg(std::size_t index, std::string_view fallback = {}) const noexcept;
-  std::string_view get_url_arg(std::string_view name, std::string_view fallback = {}) const noexcept;
+  std::string_view get_url_arg(std::string_view name,
+                               std::string_view fallback = {}) const noexcept;
 
   // Brubeck's payload: key/value pairs rendered as a JSON object. A key set
   // twice keeps its first position and its last value.

@@ -53,8 +53,10 @@ MethodSet methods_of() {
 
 template <class H, class... Args>
 RouteSpec class_route(std::string pattern, Args... ctor_args) {
-  return RouteSpec{std::move(pattern), methods_of<H>(),
-                   [=] { return std::unique_ptr<MessageHandler>(new H(ctor_args...)); }, {}};
+  return RouteSpec{std::move(pattern),
+                   methods_of<H>(),
+                   [=] { return std::unique_ptr<MessageHandler>(new H(ctor_args...)); },
+                   {}};
 }
 
 // A function route: `fn` runs on a WebMessageHandler for each listed method.

@@ -11,7 +11,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -65,7 +64,7 @@ class FiberHub {
   std::size_t fire_timers(Clock::time_point now = Clock::now());
   // Earliest pending deadline, if any.
   std::optional<Clock::time_point> next_deadline() const;
-  bool has_ready() const noexcept { return !ready_.empty(); }
+  bool has_ready() const noexcept { return ready_head_ != nullptr; }
   // Fibers spawned and not yet finished.
   std::size_t live() const noexcept { return live_; }
 
@@ -96,12 +95,16 @@ class FiberHub {
   detail::FiberRecord* acquire_record();
   void release_record(detail::FiberRecord* r);
   void switch_out();  // from the running fiber back to the hub
+  // The ready queue is an intrusive FIFO: no allocation on the switch path.
+  void push_ready(detail::FiberRecord* r) noexcept;
+  detail::FiberRecord* pop_ready() noexcept;
 
   FiberOptions options_;
   std::unique_ptr<detail::StackPool> stacks_;
   std::vector<std::unique_ptr<detail::FiberRecord>> records_;  // owns every record
   std::vector<detail::FiberRecord*> free_records_;
-  std::deque<detail::FiberRecord*> ready_;
+  detail::FiberRecord* ready_head_ = nullptr;
+  detail::FiberRecord* ready_tail_ = nullptr;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
   detail::FiberRecord* running_ = nullptr;
   std::uint64_t next_fiber_id_ = 1;
