@@ -1,0 +1,205 @@
+// The demo app (examples/demo.cpp) behind a real Mongrel2, driven over HTTP:
+// every demo route, concurrency of waiting fibers, shard affinity of a
+// keep-alive connection, malformed frames, and a clean stop on SIGTERM.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+#include <zmq.hpp>
+
+#include "harness.hpp"
+
+namespace brubeck::testing {
+namespace {
+
+std::size_t count_of(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto p = text.find(needle); p != std::string::npos; p = text.find(needle, p + 1)) ++n;
+  return n;
+}
+
+class Demo : public ::testing::TestWithParam<const char*> {
+ protected:
+  void SetUp() override {
+    m2_ = std::make_unique<Mongrel2Server>(Mongrel2Options{.protocol = GetParam()});
+    m2_->start();
+    // A second send_spec the test pushes into directly, as a second Mongrel2
+    // would: the only way to hand the handler frames Mongrel2 never makes.
+    extra_push_.set(zmq::sockopt::linger, 0);
+    extra_push_.bind("tcp://127.0.0.1:*");
+    demo_.start(binary_path("examples/brubeck_demo"),
+                {"--send-spec", m2_->send_spec(), "--send-spec",
+                 extra_push_.get(zmq::sockopt::last_endpoint), "--recv-spec", m2_->recv_spec(),
+                 "--shards", "2", "--no-pin", "--grace-ms", "3000"});
+    wait_for_handler(m2_->http_port(), "/", &demo_);
+  }
+
+  void TearDown() override {
+    if (demo_.running()) {
+      EXPECT_EQ(demo_.stop(SIGTERM), 0) << demo_.output();
+    }
+    if (HasFailure()) std::cerr << "--- demo output:\n" << demo_.output() << "\n";
+  }
+
+  int port() const { return m2_->http_port(); }
+
+  std::unique_ptr<Mongrel2Server> m2_;
+  zmq::context_t zmq_{1};
+  zmq::socket_t extra_push_{zmq_, zmq::socket_type::push};
+  ChildProcess demo_;
+};
+
+TEST_P(Demo, ClassHandlerWithQueryArgument) {
+  auto r = http_get(port(), "/brubeck?name=ada");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "Take five, ada!");
+  EXPECT_EQ(http_get(port(), "/brubeck").body, "Take five, dude!");
+  EXPECT_EQ(http_get(port(), "/brubeck?name=ada+lovelace").body, "Take five, ada lovelace!");
+}
+
+TEST_P(Demo, IndexClassAndFunctionRoutes) {
+  HttpConnection c(port());
+  auto r = c.request("GET", "/");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "Take five!");
+  EXPECT_EQ(c.request("GET", "/class/WORD").body, "Take five, WORD!");
+  EXPECT_EQ(c.request("GET", "/fun/NAME").body, "Take five, NAME!");
+  auto post = c.request("POST", "/fun/NAME", {{"Content-Type", "text/plain"}}, "x");
+  EXPECT_EQ(post.status, 405);
+  EXPECT_EQ(post.header("Allow"), "GET, HEAD, OPTIONS");
+}
+
+TEST_P(Demo, JsonPayload) {
+  auto r = http_get(port(), "/json?name=X");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("Content-Type"), "application/json");
+  const std::string prefix =
+      R"({"status_code":200,"status_msg":"OK","message":"Take five, X!","timestamp":)";
+  ASSERT_EQ(r.body.rfind(prefix, 0), 0u) << r.body;
+  auto ms = std::stoll(r.body.substr(prefix.size()));
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  EXPECT_LT(std::llabs(now - ms), 60'000);
+  EXPECT_EQ(r.body.back(), '}');
+}
+
+TEST_P(Demo, ErrorsAndMethods) {
+  HttpConnection c(port());
+  EXPECT_EQ(c.request("GET", "/nope").status, 404);
+  auto post = c.request("POST", "/brubeck", {{"Content-Type", "text/plain"}}, "x");
+  EXPECT_EQ(post.status, 405);
+  EXPECT_EQ(post.header("Allow"), "GET, HEAD, OPTIONS");
+  auto options = c.request("OPTIONS", "/brubeck");
+  EXPECT_EQ(options.status, 204);
+  EXPECT_EQ(options.header("Allow"), "GET, HEAD, OPTIONS");
+  auto head = c.request("HEAD", "/brubeck?name=ada");
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.header("Content-Length"), "15");
+  EXPECT_TRUE(head.body.empty());
+  // A throwing handler gets a 500, and the same connection goes on.
+  auto boom = c.request("GET", "/boom");
+  EXPECT_EQ(boom.status, 500);
+  EXPECT_FALSE(boom.body.empty());
+  EXPECT_EQ(c.request("GET", "/brubeck?name=after").body, "Take five, after!");
+  EXPECT_EQ(count_of(demo_.output(), "boom: this handler always fails"), 1u);
+}
+
+TEST_P(Demo, HttpTenIsClosedAfterTheReply) {
+  HttpConnection c(port());
+  auto r = c.request("GET", "/brubeck?name=old", {}, "", /*http10=*/true);
+  EXPECT_EQ(r.body, "Take five, old!");
+  EXPECT_TRUE(c.closed_by_peer(3s));
+  HttpConnection c2(port());
+  auto r2 = c2.request("GET", "/brubeck", {{"Connection", "close"}});
+  EXPECT_EQ(r2.status, 200);
+  EXPECT_TRUE(c2.closed_by_peer(3s));
+}
+
+TEST_P(Demo, KeepAliveConnectionStaysOnOneShard) {
+  std::set<std::string> bodies;
+  std::set<std::string> shards_seen;
+  for (int conn = 0; conn < 8; ++conn) {
+    HttpConnection c(port());
+    std::set<std::string> shards;
+    std::string conn_id;
+    for (int i = 0; i < 10; ++i) {
+      auto r = c.request("GET", "/shard");
+      ASSERT_EQ(r.status, 200);
+      // {"shard":K,"conn_id":"N","timestamp":...}
+      auto shard = r.body.substr(0, r.body.find(",\"conn_id\""));
+      auto id = r.body.substr(r.body.find("\"conn_id\""),
+                              r.body.find(",\"timestamp\"") - r.body.find("\"conn_id\""));
+      shards.insert(shard);
+      if (conn_id.empty()) conn_id = id;
+      EXPECT_EQ(id, conn_id) << "one connection, one Mongrel2 conn id";
+    }
+    EXPECT_EQ(shards.size(), 1u) << "requests of one connection went to several shards";
+    shards_seen.insert(shards.begin(), shards.end());
+  }
+  EXPECT_GE(shards_seen.size(), 1u);
+}
+
+TEST_P(Demo, TwoHundredLongPollsWaitTogether) {
+  constexpr int kClients = 200;
+  std::vector<std::unique_ptr<HttpConnection>> conns;
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < kClients; ++i) {
+    conns.push_back(std::make_unique<HttpConnection>(port(), 5s, 30s));
+    conns.back()->send_raw("GET /feed HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  }
+  // Meanwhile other requests are served at once: the waits block no shard.
+  auto quick = http_get(port(), "/brubeck?name=meanwhile");
+  EXPECT_EQ(quick.body, "Take five, meanwhile!");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  int ok = 0;
+  for (auto& c : conns) {
+    auto r = c->read_response();
+    if (r.status == 200 && r.header("Content-Type").rfind("text/plain", 0) == 0 &&
+        r.body.size() == 21)
+      ++ok;
+  }
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(ok, kClients);
+  EXPECT_GE(elapsed, 2s);
+  // One after another they would take 400 s; together, about 2 s.
+  EXPECT_LT(elapsed, 20s);
+}
+
+TEST_P(Demo, MalformedFramesAreLoggedOnceAndDropped) {
+  auto& push = extra_push_;
+  push.send(zmq::str_buffer("no structure at all"), zmq::send_flags::none);
+  push.send(zmq::str_buffer("54c6755b-9628-40a4-9a2d-cc82a816345e 77 /x 999:{},0:,"),
+            zmq::send_flags::none);
+  // The next request, through Mongrel2, is served as usual.
+  auto r = http_get(port(), "/brubeck?name=next");
+  EXPECT_EQ(r.body, "Take five, next!");
+  // Logging is asynchronous to our reading: give it a moment.
+  for (int i = 0; i < 50 && count_of(demo_.output(), "malformed") < 1; ++i)
+    std::this_thread::sleep_for(20ms);
+  auto out = demo_.output();
+  EXPECT_EQ(count_of(out, "without a valid sender and conn id"), 1u) << out;
+  EXPECT_EQ(count_of(out, "dropped a malformed frame"), 1u) << out;
+}
+
+TEST_P(Demo, SigtermStopsCleanlyAfterInFlightRequests) {
+  HttpConnection c(port(), 5s, 10s);
+  c.send_raw("GET /feed HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  std::this_thread::sleep_for(300ms);  // the request now waits in its fiber
+  auto pid = demo_.pid();
+  ::kill(pid, SIGTERM);
+  auto r = c.read_response();
+  EXPECT_EQ(r.status, 200) << "the in-flight long poll is answered before exit";
+  auto code = demo_.wait_for_exit(10s);
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 0);
+  EXPECT_FALSE(pid_alive(pid));
+}
+
+INSTANTIATE_TEST_SUITE_P(Protocols, Demo, ::testing::Values("json", "tnetstring"));
+
+}  // namespace
+}  // namespace brubeck::testing
