@@ -189,6 +189,12 @@ std::vector<std::string> WebMessageHandler::get_arguments(std::string_view name,
 }
 
 Response WebMessageHandler::render() {
+  // An error status with nothing to say still gets a short readable body.
+  if (response_.body.empty() && response_.status >= 400) {
+    auto fallback = error_response(response_.status);
+    response_.body = std::move(fallback.body);
+    response_.set_header("Content-Type", "text/plain; charset=utf-8");
+  }
   bool has_type = false;
   for (const auto& h : response_.headers) has_type |= iequals(h.first, "content-type");
   if (!has_type && !response_.body.empty())

@@ -91,6 +91,7 @@ TEST(Dispatch, MissingMethodIs405WithAllow) {
   auto d = dispatch(routes, make_request("POST", "/brubeck"));
   EXPECT_EQ(d.response.status, 405);
   EXPECT_EQ(header(d.response, "Allow"), "GET, HEAD, OPTIONS");
+  EXPECT_EQ(d.response.body, "405 Method Not Allowed\n");
   d = dispatch(routes, make_request("DELETE", "/w/a/b"));
   EXPECT_EQ(header(d.response, "Allow"), "GET, HEAD, POST, OPTIONS");
   d = dispatch(routes, make_request("BREW", "/brubeck"));

@@ -32,6 +32,12 @@ class LoopActorBinding {
     self_ = caf::actor_cast<LoopActor*>(handle_);
     // With no behaviour, the first activation would terminate the actor.
     self_->become(std::move(bhvr));
+    // The actor can also end from outside (an exit message): the loop it
+    // runs on has nothing left to do then.
+    self_->on_exit([this] {
+      exited_ = true;
+      reactor_.stop();
+    });
     self_->on_enqueue([this](caf::mailbox_element_ptr ptr) {
       // Runs on the sender's thread, under the companion's lock: never block.
       // Messages chain through CAF's own intrusive link; only the first one
@@ -58,8 +64,10 @@ class LoopActorBinding {
   void shutdown(caf::error reason = {}) {
     if (self_ == nullptr) return;
     self_->on_enqueue(nullptr);
-    self_->quit(std::move(reason));
-    self_->finalize();
+    if (!exited_) {
+      self_->quit(std::move(reason));
+      self_->finalize();
+    }
     self_ = nullptr;
     handle_ = nullptr;
     dispose(backlog_);
@@ -90,7 +98,7 @@ class LoopActorBinding {
   }
 
   void drain() {
-    if (self_ == nullptr) return;
+    if (self_ == nullptr || exited_) return;
     if (backlog_ == nullptr) {
       // The inbox is a stack: reverse it to handle messages in arrival order.
       auto* list = inbox_.exchange(nullptr, std::memory_order_acquire);
@@ -101,12 +109,12 @@ class LoopActorBinding {
         list = next;
       }
     }
-    for (int n = 0; n < kBatch && backlog_ != nullptr && self_ != nullptr; ++n) {
+    for (int n = 0; n < kBatch && backlog_ != nullptr && !exited_; ++n) {
       caf::mailbox_element_ptr p{backlog_};
       backlog_ = next_of(backlog_);
       self_->activate(&unit_, *p);
     }
-    if (backlog_ != nullptr && self_ != nullptr) reactor_.post(std::make_unique<DrainTask>(this));
+    if (backlog_ != nullptr && !exited_) reactor_.post(std::make_unique<DrainTask>(this));
   }
 
   caf::scoped_execution_unit unit_;  // built with the system: a default one crashes
@@ -115,6 +123,7 @@ class LoopActorBinding {
   LoopActor* self_ = nullptr;
   std::atomic<caf::mailbox_element*> inbox_{nullptr};
   caf::mailbox_element* backlog_ = nullptr;  // loop thread only, oldest first
+  bool exited_ = false;
 };
 
 }  // namespace brubeck::detail
