@@ -77,6 +77,15 @@ int App::run() {
       base.pin = config_.pin_threads;
       base.fibers.stack_size = config_.stack_size;
       base.reactor.idle_poll = config_.idle_poll;
+      auto settings = std::make_shared<HandlerSettings>();
+      if (!config_.cookie_secrets.empty())
+        settings->cookie_signer = std::make_shared<CookieSigner>(config_.cookie_secrets);
+      settings->max_body_bytes = config_.max_body_bytes;
+      settings->multipart.max_file_bytes = config_.max_body_bytes;
+      settings->mongrel2_chroot = config_.mongrel2_chroot;
+      settings->upload_store = config_.upload_store_path();
+      settings->error_page = error_page_;
+      base.settings = std::move(settings);
       supervisor.start_shards(config_.shard_count(), base, routes_);
       router = std::make_unique<Router>(system, zmq, RouterOptions{config_.send_specs},
                                         supervisor.shard_handles());

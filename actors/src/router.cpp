@@ -61,8 +61,9 @@ class RouterLoop {
   bool pull() {
     bool any = false;
     for (auto& s : sockets_) {
+      // recv with dontwait until EAGAIN also processes ZeroMQ's pending
+      // commands, which is what re-reading ZMQ_EVENTS would do, for one call.
       for (std::size_t n = 0; n < options_.batch; ++n) {
-        if (!(s.get(zmq::sockopt::events) & ZMQ_POLLIN)) break;
         zmq::message_t msg;
         if (!s.recv(msg, zmq::recv_flags::dontwait)) break;
         route(std::move(msg));

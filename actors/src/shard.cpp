@@ -4,8 +4,15 @@
 #include <sched.h>
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <caf/behavior.hpp>
 #include <caf/send.hpp>
+
+#include <charconv>
+#include <filesystem>
 #include <future>
 #include <zmq.hpp>
 
@@ -54,6 +61,61 @@ void Shard::join() {
 }
 
 namespace {
+
+// A file Mongrel2 spooled an upload to, mapped read-only for the handler and
+// deleted when the request is done, whatever happened.
+class SpoolFile {
+ public:
+  // Null unless `reported` (a path inside Mongrel2's chroot) names a regular
+  // file inside the configured upload store.
+  static std::unique_ptr<SpoolFile> open(const HandlerSettings& settings,
+                                         const std::string& reported) {
+    if (settings.upload_store.empty()) return nullptr;
+    std::error_code ec;
+    auto store = std::filesystem::canonical(settings.upload_store, ec);
+    if (ec) return nullptr;
+    auto path =
+        std::filesystem::weakly_canonical(std::filesystem::path(settings.mongrel2_chroot) /
+                                              std::filesystem::path(reported).relative_path(),
+                                          ec);
+    if (ec) return nullptr;
+    auto rel = path.lexically_relative(store);
+    if (rel.empty() || rel.native().starts_with("..") ||
+        !std::filesystem::is_regular_file(path, ec))
+      return nullptr;
+    auto spool = std::unique_ptr<SpoolFile>(new SpoolFile(path));
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return nullptr;
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && st.st_size > 0) {
+      void* p =
+          ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+      if (p != MAP_FAILED) {
+        spool->data_ = p;
+        spool->size_ = static_cast<std::size_t>(st.st_size);
+      }
+    }
+    ::close(fd);
+    if (st.st_size > 0 && spool->data_ == nullptr) return nullptr;
+    return spool;
+  }
+
+  ~SpoolFile() {
+    if (data_ != nullptr) ::munmap(data_, size_);
+    std::error_code ec;
+    std::filesystem::remove(path_, ec);
+  }
+
+  std::string_view bytes() const noexcept {
+    return {static_cast<const char*>(data_), data_ ? size_ : 0};
+  }
+
+ private:
+  explicit SpoolFile(std::filesystem::path p) : path_(std::move(p)) {}
+  std::filesystem::path path_;
+  void* data_ = nullptr;
+  std::size_t size_ = 0;
+};
 
 void pin_to_core(std::size_t index) {
   auto cores = std::thread::hardware_concurrency();
@@ -128,14 +190,67 @@ class ShardLoop {
       case FrameKind::http:
         break;
     }
-    stats_.requests.fetch_add(1, std::memory_order_relaxed);
     // The request keeps the whole batch alive (aliasing, no allocation per frame).
     std::shared_ptr<const void> storage(batch, &msg);
+    if (!frame.upload_start.empty() && !accept_upload(frame, storage)) return;
+    stats_.requests.fetch_add(1, std::memory_order_relaxed);
     hub_->spawn([this, frame = std::move(frame), storage = std::move(storage)]() mutable {
       Request request(std::move(frame), std::move(storage), options_.index);
-      auto result = dispatch(routes_, request);
+      auto result = dispatch(routes_, request, *options_.settings);
       reply(request, result);
     });
+  }
+
+  // Mongrel2 spools bodies over its limit to a file: first a frame with
+  // upload-start (answered only to refuse the upload), then one with both
+  // headers once the file is complete. Returns true when `frame` should go
+  // on to a handler, with its body now the spooled file.
+  bool accept_upload(Frame& frame, std::shared_ptr<const void>& storage) {
+    const auto& settings = *options_.settings;
+    if (frame.upload_done.empty()) {
+      std::size_t declared = 0;
+      if (auto* h = frame.find("content-length")) {
+        auto [p, ec] =
+            std::from_chars(h->value.data(), h->value.data() + h->value.size(), declared);
+        (void)p;
+        if (ec != std::errc()) declared = 0;
+      }
+      if (declared > settings.max_body_bytes) {
+        // Answering before the upload is done makes Mongrel2 cancel it.
+        reject(frame, 413, "upload over the configured limit");
+      }
+      return false;
+    }
+    if (frame.upload_start != frame.upload_done) {
+      reject(frame, 400, "upload-start and upload-done differ");
+      return false;
+    }
+    auto spool = SpoolFile::open(settings, frame.upload_done);
+    if (!spool) {
+      reject(frame, 400, "upload file outside Mongrel2's upload store");
+      return false;
+    }
+    frame.body = spool->bytes();
+    stats_.uploads.fetch_add(1, std::memory_order_relaxed);
+    // The spool file lives (and is deleted) with the request.
+    auto holder =
+        std::make_shared<std::pair<std::shared_ptr<const void>, std::unique_ptr<SpoolFile>>>(
+            std::move(storage), std::move(spool));
+    storage = std::shared_ptr<const void>(holder, holder.get());
+    return true;
+  }
+
+  void reject(const Frame& frame, int status, std::string_view why) {
+    stats_.rejected.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("shard {}: conn {}: {} ({})", options_.index, frame.conn_id, status, why);
+    auto response = error_response(status, why);
+    response.set_header("Connection", "close");
+    std::string_view id = frame.conn_id;
+    auto out = std::make_unique<std::string>();
+    append_reply_prefix(*out, frame.sender, std::span<const std::string_view>(&id, 1));
+    response.serialize(*out);
+    send(std::move(out));
+    send(std::make_unique<std::string>(encode_close(frame.sender, id)));
   }
 
   void reply(const Request& request, Dispatched& result) {

@@ -11,6 +11,11 @@
 
 namespace brubeck {
 
+std::string Config::upload_store_path() const {
+  if (!upload_store.empty() || mongrel2_chroot.empty()) return upload_store;
+  return mongrel2_chroot + "/tmp";
+}
+
 std::size_t Config::shard_count() const noexcept {
   if (shards != 0) return shards;
   auto n = std::thread::hardware_concurrency();
@@ -92,6 +97,16 @@ void apply_file(Config& c, const std::string& path) {
   };
   if (auto v = strings("send_specs")) c.send_specs = *v;
   if (auto v = strings("recv_specs")) c.recv_specs = *v;
+  if (auto v = strings("cookie_secrets")) c.cookie_secrets = *v;
+  if (auto v = integer("max_body_bytes")) c.max_body_bytes = *v;
+  for (auto [key, field] : {std::pair{"mongrel2_chroot", &c.mongrel2_chroot},
+                            std::pair{"upload_store", &c.upload_store}}) {
+    if (auto node = t[key]) {
+      auto v = node.value<std::string>();
+      if (!v) throw ConfigError(std::string("config file: ") + key + " must be a string");
+      *field = *v;
+    }
+  }
   if (auto v = integer("shards")) c.shards = *v;
   if (auto v = integer("stack_size")) c.stack_size = *v;
   if (auto v = integer("grace_ms")) c.grace = std::chrono::milliseconds(*v);
@@ -124,6 +139,11 @@ void apply_env(Config& c, const std::function<const char*(const char*)>& getenv)
   if (auto v = get("BRUBECK_IDLE_POLL_US"))
     c.idle_poll = std::chrono::microseconds(parse_size("BRUBECK_IDLE_POLL_US", *v));
   if (auto v = get("BRUBECK_LOG_LEVEL")) c.log_level = *v;
+  if (auto v = get("BRUBECK_COOKIE_SECRETS")) c.cookie_secrets = split_specs(*v);
+  if (auto v = get("BRUBECK_MAX_BODY_BYTES"))
+    c.max_body_bytes = parse_size("BRUBECK_MAX_BODY_BYTES", *v);
+  if (auto v = get("BRUBECK_MONGREL2_CHROOT")) c.mongrel2_chroot = *v;
+  if (auto v = get("BRUBECK_UPLOAD_STORE")) c.upload_store = *v;
 }
 
 }  // namespace
@@ -141,6 +161,10 @@ void validate(const Config& c) {
   if (c.grace > std::chrono::hours(1)) throw ConfigError("grace_ms: at most one hour");
   if (c.idle_poll > std::chrono::seconds(1)) throw ConfigError("idle_poll_us: at most 1 s");
   if (c.pub_hwm == 0) throw ConfigError("pub_hwm: must be positive");
+  for (const auto& secret : c.cookie_secrets)
+    if (secret.size() < 16)
+      throw ConfigError("cookie_secrets: each secret needs at least 16 bytes");
+  if (c.max_body_bytes == 0) throw ConfigError("max_body_bytes: must be positive");
   static const char* const levels[] = {"trace", "debug",    "info", "warn",
                                        "error", "critical", "off"};
   bool ok = false;
@@ -157,6 +181,9 @@ Config parse_config(const std::vector<std::string>& args,
   std::size_t shards = 0, stack_size = 0, grace_ms = 0, idle_poll_us = 0;
   std::string log_level;
   bool no_pin = false;
+  std::vector<std::string> cookie_secrets;
+  std::size_t max_body_bytes = 0;
+  std::string chroot, upload_store;
   cli.add_option("-c,--config", file, "TOML configuration file (also BRUBECK_CONFIG)");
   auto* o_send = cli.add_option("--send-spec", send_specs, "Mongrel2 send_spec (repeatable)");
   auto* o_recv = cli.add_option("--recv-spec", recv_specs, "Mongrel2 recv_spec (repeatable)");
@@ -166,6 +193,12 @@ Config parse_config(const std::vector<std::string>& args,
   auto* o_poll = cli.add_option("--idle-poll-us", idle_poll_us, "busy-poll before sleeping");
   auto* o_log = cli.add_option("--log-level", log_level, "trace|debug|info|warn|error|off");
   cli.add_flag("--no-pin", no_pin, "do not pin shard threads to cores");
+  auto* o_secret = cli.add_option("--cookie-secret", cookie_secrets,
+                                  "secure-cookie secret (repeat to rotate; first signs)");
+  auto* o_body = cli.add_option("--max-body-bytes", max_body_bytes, "largest request body");
+  auto* o_chroot = cli.add_option("--mongrel2-chroot", chroot, "Mongrel2's chroot folder");
+  auto* o_store = cli.add_option("--upload-store", upload_store,
+                                 "folder Mongrel2 spools uploads to (default <chroot>/tmp)");
 
   std::vector<std::string> rev(args.rbegin(), args.rend() - (args.empty() ? 0 : 1));
   try {
@@ -189,6 +222,10 @@ Config parse_config(const std::vector<std::string>& args,
   if (o_poll->count()) c.idle_poll = std::chrono::microseconds(idle_poll_us);
   if (o_log->count()) c.log_level = log_level;
   if (no_pin) c.pin_threads = false;
+  if (o_secret->count()) c.cookie_secrets = cookie_secrets;
+  if (o_body->count()) c.max_body_bytes = max_body_bytes;
+  if (o_chroot->count()) c.mongrel2_chroot = chroot;
+  if (o_store->count()) c.upload_store = upload_store;
   validate(c);
   return c;
 }

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <boost/context/detail/exception.hpp>
 
+#include "brubeck/handlers/http_error.hpp"
+
 namespace brubeck {
 
 namespace {
@@ -32,53 +34,88 @@ void call_method(MessageHandler& h, Method m) {
   }
 }
 
-Dispatched run_handler(const RouteMatch& match, const Request& request, Method method) {
-  const auto& route = *match.route;
-  auto handler = route.factory();
-  handler->bind(request, match);
-  handler->initialize();
-  handler->prepare();
-  // A method the route does not list is refused before the handler sees it.
-  if (route.methods.has(method))
-    call_method(*handler, method);
-  else
-    handler->unsupported();
-  handler->on_finish();
-  return {handler->render(), method != Method::head};
+using forced_unwind = boost::context::detail::forced_unwind;
+
+// Runs `step`; an HttpError becomes that status, anything else a logged 500.
+// Returns false when the request failed (the reply then holds the error).
+template <class F>
+bool guarded(MessageHandler& h, const Request& request, F&& step) {
+  try {
+    step();
+    return true;
+  } catch (const forced_unwind&) {
+    throw;
+  } catch (const HttpError& e) {
+    spdlog::debug("{} {} (conn {}): {} {}", request.method(), request.path(), request.conn_id(),
+                  e.status(), e.what());
+    h.response() = Response{};
+    h.write_error(e.status());
+  } catch (const std::exception& e) {
+    spdlog::error("{} {} (conn {}): handler failed: {}", request.method(), request.path(),
+                  request.conn_id(), e.what());
+    h.response() = Response{};
+    h.write_error(500);
+  } catch (...) {
+    spdlog::error("{} {} (conn {}): handler failed with a non-standard exception", request.method(),
+                  request.path(), request.conn_id());
+    h.response() = Response{};
+    h.write_error(500);
+  }
+  return false;
 }
+
+const RouteSpec kNoRoute{};
 }  // namespace
 
-Dispatched dispatch(const RouteTable& routes, const Request& request) {
+Dispatched dispatch(const RouteTable& routes, const Request& request,
+                    const HandlerSettings& settings) {
+  const bool is_head = request.method() == "HEAD";
   try {
     auto match = routes.match(request.path());
-    if (!match) return {error_response(404), request.method() != "HEAD"};
     auto method = parse_method(request.method());
-    if (!method) {
-      auto r = error_response(405);
-      r.set_header("Allow", match->route->methods.allow_header());
-      return {std::move(r), true};
+    if (!match || !method) {
+      // Error pages are rendered by a plain handler, so the app's error page
+      // applies to 404 and 405 too.
+      RouteMatch none{match ? match->route : &kNoRoute, {}, {}};
+      WebMessageHandler h;
+      h.bind(request, none, settings);
+      if (match)
+        h.unsupported();
+      else
+        h.write_error(404);
+      return {h.render(), !is_head};
     }
-    try {
-      auto d = run_handler(*match, request, *method);
-      return d;
-    } catch (const boost::context::detail::forced_unwind&) {
-      throw;
-    } catch (const std::exception& e) {
-      spdlog::error("{} {} (conn {}): handler failed: {}", request.method(), request.path(),
-                    request.conn_id(), e.what());
-    } catch (...) {
-      spdlog::error("{} {} (conn {}): handler failed with a non-standard exception",
-                    request.method(), request.path(), request.conn_id());
-    }
-    return {error_response(500), *method != Method::head};
-  } catch (const boost::context::detail::forced_unwind&) {
+    auto handler = match->route->factory();
+    handler->bind(request, *match, settings);
+    const auto& route = *match->route;
+    guarded(*handler, request, [&] {
+      handler->initialize();
+      handler->prepare();
+      // A method the route does not list is refused before the handler sees it.
+      if (route.methods.has(*method))
+        call_method(*handler, *method);
+      else
+        handler->unsupported();
+    });
+    guarded(*handler, request, [&] { handler->on_finish(); });
+    Response reply;
+    if (!guarded(*handler, request, [&] { reply = handler->render(); }))
+      reply = std::move(handler->response());
+    return {std::move(reply), *method != Method::head};
+  } catch (const forced_unwind&) {
     throw;
+  } catch (const std::exception& e) {
+    // Only a failing error page or allocation failure gets here.
+    spdlog::error("{} {} (conn {}): error page failed: {}", request.method(), request.path(),
+                  request.conn_id(), e.what());
   } catch (...) {
-    // Only allocation failure can get here: answer without allocating much.
-    Response r;
-    r.status = 500;
-    return {std::move(r), true};
   }
+  return {error_response(500), !is_head};
+}
+
+Dispatched dispatch(const RouteTable& routes, const Request& request) {
+  static const HandlerSettings defaults;
+  return dispatch(routes, request, defaults);
 }
 
 }  // namespace brubeck

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "brubeck/handlers/http_error.hpp"
 #include "brubeck/handlers/json.hpp"
 #include "brubeck/handlers/methods.hpp"
 #include "brubeck/handlers/routes.hpp"
@@ -42,9 +43,17 @@ std::string MethodSet::allow_header() const {
 
 // ---- MessageHandler ----
 
-void MessageHandler::bind(const Request& request, const RouteMatch& match) {
+void MessageHandler::bind(const Request& request, const RouteMatch& match,
+                          const HandlerSettings& settings) {
   request_ = &request;
   match_ = &match;
+  settings_ = &settings;
+}
+
+void MessageHandler::write_error(int status) {
+  set_status(status);
+  response_.body = error_response(status).body;
+  response_.set_header("Content-Type", "text/plain; charset=utf-8");
 }
 
 void MessageHandler::unsupported() {
@@ -172,34 +181,160 @@ std::string strip_ws(std::string s, bool strip) {
   auto e = s.find_last_not_of(" \t\r\n\v\f");
   return s.substr(b, e - b + 1);
 }
+
+// Tornado's and Brubeck's rule: C0 controls other than whitespace have no
+// place in a form value, and are a classic injection vector.
+bool has_control_chars(std::string_view v) noexcept {
+  for (unsigned char c : v)
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\v' && c != '\f') || c == 0x7f)
+      return true;
+  return false;
+}
+
+int multipart_status(MultipartError e) noexcept {
+  switch (e) {
+    case MultipartError::ok:
+      return 200;
+    case MultipartError::not_multipart:
+      return 415;
+    case MultipartError::too_many_parts:
+    case MultipartError::part_too_large:
+    case MultipartError::headers_too_large:
+      return 413;
+    default:
+      return 400;
+  }
+}
 }  // namespace
+
+void WebMessageHandler::parse_body_arguments() const {
+  if (body_parsed_) return;
+  body_parsed_ = true;
+  const auto& req = request();
+  arguments_ = req.query_arguments();
+  auto method = req.method();
+  if (method == "POST" || method == "PUT" || method == "PATCH") {
+    auto body = req.body();
+    if (body.size() > settings().max_body_bytes)
+      throw HttpError(413, "request body over the configured limit");
+    auto type = req.content_type();
+    if (type == "application/x-www-form-urlencoded") {
+      for (auto& kv : parse_query_string(body)) arguments_.push_back(std::move(kv));
+    } else if (type == "multipart/form-data") {
+      std::vector<FormPart> parts;
+      auto err =
+          parse_multipart(req.header_or("content-type", ""), body, parts, settings().multipart);
+      if (err != MultipartError::ok)
+        throw HttpError(multipart_status(err), "multipart body: " + std::string(to_string(err)));
+      for (auto& part : parts) {
+        if (part.is_file())
+          files_.push_back(std::move(part));
+        else if (!part.body.empty())
+          arguments_.emplace_back(std::move(part.name), std::string(part.body));
+      }
+    }
+  }
+  for (const auto& [k, v] : arguments_)
+    if (has_control_chars(v) || has_control_chars(k))
+      throw HttpError(400, "control characters in argument '" + k + "'");
+}
+
+const std::vector<std::pair<std::string, std::string>>& WebMessageHandler::arguments() const {
+  parse_body_arguments();
+  return arguments_;
+}
+
+const std::vector<FormPart>& WebMessageHandler::files() const {
+  parse_body_arguments();
+  return files_;
+}
 
 std::string WebMessageHandler::get_argument(std::string_view name, std::string_view fallback,
                                             bool strip) const {
-  for (const auto& [k, v] : request().arguments())
+  for (const auto& [k, v] : arguments())
     if (k == name) return strip_ws(v, strip);
   return std::string(fallback);
 }
 
 std::vector<std::string> WebMessageHandler::get_arguments(std::string_view name, bool strip) const {
   std::vector<std::string> out;
-  for (const auto& [k, v] : request().arguments())
+  for (const auto& [k, v] : arguments())
     if (k == name) out.push_back(strip_ws(v, strip));
   return out;
 }
 
+std::optional<std::string> WebMessageHandler::get_cookie(std::string_view name) const {
+  for (auto header : request().header_values("cookie"))
+    for (auto& [k, v] : parse_cookie_header(header))
+      if (k == name) return std::move(v);
+  return std::nullopt;
+}
+
+void WebMessageHandler::set_cookie(std::string_view name, std::string_view value,
+                                   const CookieOptions& options) {
+  response_.add_header("Set-Cookie", format_set_cookie(name, value, options));
+}
+
+void WebMessageHandler::delete_cookie(std::string_view name, std::string_view path,
+                                      std::string_view domain) {
+  response_.add_header("Set-Cookie", format_delete_cookie(name, path, domain));
+}
+
+void WebMessageHandler::delete_cookies() {
+  for (auto header : request().header_values("cookie"))
+    for (const auto& kv : parse_cookie_header(header)) delete_cookie(kv.first);
+}
+
+namespace {
+const CookieSigner& signer_of(const HandlerSettings& s) {
+  if (!s.cookie_signer)
+    throw std::logic_error("secure cookies need a cookie_secret in the configuration");
+  return *s.cookie_signer;
+}
+}  // namespace
+
+void WebMessageHandler::set_secure_cookie(std::string_view name, std::string_view value,
+                                          const CookieOptions& options) {
+  set_cookie(name, signer_of(settings()).sign(name, value), options);
+}
+
+std::optional<std::string> WebMessageHandler::get_secure_cookie(std::string_view name) const {
+  return get_secure_cookie(name, settings().secure_cookie_max_age);
+}
+
+std::optional<std::string> WebMessageHandler::get_secure_cookie(
+    std::string_view name, std::chrono::seconds max_age) const {
+  const auto& signer = signer_of(settings());
+  auto raw = get_cookie(name);
+  if (!raw) return std::nullopt;
+  return signer.verify(name, *raw, max_age);
+}
+
+void WebMessageHandler::redirect(std::string_view url, int status) {
+  if (status != 301 && status != 302 && status != 303 && status != 307 && status != 308)
+    throw std::invalid_argument("redirect status must be 301, 302, 303, 307 or 308");
+  set_status(status);
+  response_.set_header("Location", url);
+}
+
 Response WebMessageHandler::render() {
-  // An error status with nothing to say still gets a short readable body.
-  if (response_.body.empty() && response_.status >= 400) {
-    auto fallback = error_response(response_.status);
-    response_.body = std::move(fallback.body);
-    response_.set_header("Content-Type", "text/plain; charset=utf-8");
-  }
+  // An error status with nothing to say still gets its error page.
+  if (response_.body.empty() && response_.status >= 400) write_error(response_.status);
   bool has_type = false;
   for (const auto& h : response_.headers) has_type |= iequals(h.first, "content-type");
   if (!has_type && !response_.body.empty())
     response_.headers.emplace_back("Content-Type", "text/html; charset=utf-8");
   return std::move(response_);
+}
+
+void WebMessageHandler::write_error(int status) {
+  if (settings().error_page) {
+    set_status(status);
+    response_.body.clear();
+    settings().error_page(*this, status);
+    return;
+  }
+  MessageHandler::write_error(status);
 }
 
 Response JSONMessageHandler::render() {

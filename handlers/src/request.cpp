@@ -1,6 +1,10 @@
 #include "brubeck/handlers/request.hpp"
 
+#include <simdjson.h>
+
 #include <algorithm>
+
+#include "brubeck/handlers/http_error.hpp"
 
 namespace brubeck {
 
@@ -41,9 +45,59 @@ std::vector<std::string_view> Request::header_values(std::string_view name) cons
   return out;
 }
 
-const std::vector<std::pair<std::string, std::string>>& Request::arguments() const {
+const std::vector<std::pair<std::string, std::string>>& Request::query_arguments() const {
   if (!arguments_) arguments_ = parse_query_string(query_);
   return *arguments_;
+}
+
+namespace {
+std::string_view trim(std::string_view s) noexcept {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+}  // namespace
+
+std::string_view Request::remote_addr() const noexcept {
+  if (auto addr = header("REMOTE_ADDR"); addr && !addr->empty()) return *addr;
+  auto xff = header_or("x-forwarded-for", "");
+  return trim(xff.substr(0, xff.find(',')));
+}
+
+std::string_view Request::scheme() const noexcept {
+  auto s = header_or("URL_SCHEME", "");
+  return s.empty() ? std::string_view("http") : s;
+}
+
+std::string Request::full_url() const {
+  std::string url(scheme());
+  url.append("://").append(host()).append(uri().empty() ? path() : uri());
+  return url;
+}
+
+std::string Request::content_type() const {
+  auto ct = header_or("content-type", "");
+  auto v = trim(ct.substr(0, ct.find(';')));
+  std::string out(v);
+  for (auto& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+  return out;
+}
+
+struct Request::JsonBody {
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+};
+
+const simdjson::dom::element& Request::json() const {
+  if (!json_) {
+    auto parsed = std::make_shared<JsonBody>();
+    // Copies into simdjson's padded buffer: the body view has no padding.
+    if (parsed->parser.parse(frame_.body.data(), frame_.body.size()).get(parsed->root))
+      throw HttpError(400, "malformed JSON body");
+    json_ = std::move(parsed);
+  }
+  return json_->root;
 }
 
 bool Request::should_close() const noexcept {

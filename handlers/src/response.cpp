@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <stdexcept>
 
 #include "brubeck/handlers/request.hpp"
@@ -139,7 +140,10 @@ void Response::serialize(std::string& out, bool include_body) const {
   std::size_t size = 64 + phrase.size() + (include_body ? body.size() : 0);
   for (const auto& [k, v] : headers) size += k.size() + v.size() + 4;
   out.reserve(out.size() + size);
-  fmt::format_to(std::back_inserter(out), "HTTP/1.1 {} {}\r\n", status, phrase);
+  // Plain appends: this runs once per request and fmt's parsing showed up.
+  char digits[16];
+  auto code_end = std::to_chars(digits, digits + sizeof digits, status).ptr;
+  out.append("HTTP/1.1 ").append(digits, code_end).append(" ").append(phrase).append("\r\n");
   for (const auto& [k, v] : headers) {
     if (iequals(k, "content-length")) continue;
     out.append(k).append(": ").append(v).append("\r\n");
@@ -149,7 +153,8 @@ void Response::serialize(std::string& out, bool include_body) const {
     out.append("\r\n");
     return;
   }
-  fmt::format_to(std::back_inserter(out), "Content-Length: {}\r\n\r\n", body.size());
+  auto len_end = std::to_chars(digits, digits + sizeof digits, body.size()).ptr;
+  out.append("Content-Length: ").append(digits, len_end).append("\r\n\r\n");
   if (include_body) out.append(body);
 }
 

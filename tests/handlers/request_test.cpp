@@ -32,7 +32,7 @@ TEST(Request, HeaderLookupIgnoresCaseAndKeepsRepeats) {
 
 TEST(Request, QueryArgumentsAreDecodedAndEmptyOnesDropped) {
   auto r = make_request("GET", "/", "name=ada+lovelace&x=%41%2f&empty=&name=b&bad=%zz&noeq");
-  const auto& args = r.arguments();
+  const auto& args = r.query_arguments();
   ASSERT_EQ(args.size(), 4u);
   EXPECT_EQ(args[0], (std::pair<std::string, std::string>{"name", "ada lovelace"}));
   EXPECT_EQ(args[1], (std::pair<std::string, std::string>{"x", "A/"}));

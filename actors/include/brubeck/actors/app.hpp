@@ -35,6 +35,14 @@ class App {
     return *this;
   }
 
+  // The app-wide error page: fills the reply of any WebMessageHandler for an
+  // error status (404, 405, 500, HttpError) unless the handler overrides
+  // write_error().
+  App& error_page(std::function<void(WebMessageHandler&, int status)> page) {
+    error_page_ = std::move(page);
+    return *this;
+  }
+
   // Serves until a signal or stop(). Returns 0 after a clean stop, 1 when a
   // shard failed, 2 when start-up failed (bad route, bad endpoint).
   int run();
@@ -48,6 +56,7 @@ class App {
  private:
   Config config_;
   std::vector<RouteSpec> routes_;
+  std::function<void(WebMessageHandler&, int)> error_page_;
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> failed_{false};
   std::atomic<bool> running_{false};

@@ -19,6 +19,7 @@
 #include <caf/fwd.hpp>
 
 #include "brubeck/handlers/routes.hpp"
+#include "brubeck/handlers/settings.hpp"
 #include "brubeck/pipeline/fiber_hub.hpp"
 #include "brubeck/pipeline/reactor.hpp"
 
@@ -35,6 +36,8 @@ struct ShardOptions {
   bool pin = true;
   FiberOptions fibers;
   ReactorOptions reactor;
+  // Shared by every shard; read-only while serving.
+  std::shared_ptr<const HandlerSettings> settings = std::make_shared<HandlerSettings>();
 };
 
 // Counters a shard keeps; readable from any thread.
@@ -43,7 +46,9 @@ struct ShardStats {
   std::atomic<std::uint64_t> replies{0};
   std::atomic<std::uint64_t> malformed{0};
   std::atomic<std::uint64_t> disconnects{0};
-  std::atomic<std::uint64_t> ignored{0};  // JSON/XML socket messages without a handler
+  std::atomic<std::uint64_t> ignored{0};   // JSON/XML socket messages without a handler
+  std::atomic<std::uint64_t> uploads{0};   // large uploads handed to handlers
+  std::atomic<std::uint64_t> rejected{0};  // answered by the shard itself (400, 413)
 };
 
 class Shard {

@@ -25,6 +25,17 @@ struct Config {
   std::size_t pub_hwm = 100000;            // replies queued per shard before drops
   bool pin_threads = true;                 // pin shard k to core k % cores
   std::string log_level = "info";
+  // Signs secure cookies with the first, accepts any (key rotation); each at
+  // least 16 bytes. Empty: secure cookies are unavailable.
+  std::vector<std::string> cookie_secrets;
+  std::size_t max_body_bytes = 64 * 1024 * 1024;  // larger request bodies: 413
+  // Mongrel2's chroot folder (its upload paths are relative to it) and the
+  // folder its upload.temp_store spools to; default <chroot>/tmp.
+  std::string mongrel2_chroot;
+  std::string upload_store;
+
+  // upload_store, or <mongrel2_chroot>/tmp when only the chroot is set.
+  std::string upload_store_path() const;
 
   // shards, or the number of cores when shards is 0.
   std::size_t shard_count() const noexcept;

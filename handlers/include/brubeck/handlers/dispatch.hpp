@@ -7,6 +7,7 @@
 #include "brubeck/handlers/request.hpp"
 #include "brubeck/handlers/response.hpp"
 #include "brubeck/handlers/routes.hpp"
+#include "brubeck/handlers/settings.hpp"
 
 namespace brubeck {
 
@@ -15,6 +16,9 @@ struct Dispatched {
   bool include_body = true;  // false for HEAD
 };
 
+Dispatched dispatch(const RouteTable& routes, const Request& request,
+                    const HandlerSettings& settings);
+// With default settings (no cookie secret, default limits).
 Dispatched dispatch(const RouteTable& routes, const Request& request);
 
 }  // namespace brubeck

@@ -7,15 +7,20 @@
 //   JSONMessageHandler  a WebMessageHandler whose reply is its JSON payload
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "brubeck/handlers/cookies.hpp"
+#include "brubeck/handlers/multipart.hpp"
 #include "brubeck/handlers/request.hpp"
 #include "brubeck/handlers/response.hpp"
+#include "brubeck/handlers/settings.hpp"
 
 namespace brubeck {
 
@@ -82,16 +87,23 @@ class MessageHandler {
   // Builds the reply from the handler's state. Called once, after on_finish.
   virtual Response render();
 
+  // Fills the reply for an error status (404, 405, 500, an HttpError...).
+  // The default uses the app's error page if set, else a short text body;
+  // override it for the handler's own error pages.
+  virtual void write_error(int status);
+
   // --- used by the dispatcher ---
-  void bind(const Request& request, const RouteMatch& match);
+  void bind(const Request& request, const RouteMatch& match, const HandlerSettings& settings);
   Response& response() noexcept { return response_; }
 
  protected:
+  const HandlerSettings& settings() const noexcept { return *settings_; }
   Response response_;
 
  private:
   const Request* request_ = nullptr;
   const RouteMatch* match_ = nullptr;
+  const HandlerSettings* settings_ = nullptr;
   std::vector<std::pair<std::string, std::string>> payload_;  // key, JSON text
   bool hide_status_ = false;
 };
@@ -109,13 +121,53 @@ class WebMessageHandler : public MessageHandler {
   }
   void clear_headers() { response_.headers.clear(); }
 
-  // First value of a query argument, stripped of surrounding whitespace
-  // unless strip is false; `fallback` when absent.
+  // Arguments from the query string and, for POST, PUT and PATCH, from an
+  // application/x-www-form-urlencoded or multipart/form-data body (plain
+  // fields), in that order; percent- and plus-decoded, empty values dropped.
+  // A value with control characters is refused: HttpError(400). A body over
+  // the limits is HttpError(413), a malformed one HttpError(400).
+  const std::vector<std::pair<std::string, std::string>>& arguments() const;
+  // First value of an argument, stripped of surrounding whitespace unless
+  // strip is false; `fallback` when absent.
   std::string get_argument(std::string_view name, std::string_view fallback = {},
                            bool strip = true) const;
   std::vector<std::string> get_arguments(std::string_view name, bool strip = true) const;
+  // The file parts of a multipart/form-data body (views into the body).
+  const std::vector<FormPart>& files() const;
+
+  // Cookies sent by the client (the first of a repeated name wins).
+  std::optional<std::string> get_cookie(std::string_view name) const;
+  std::string get_cookie(std::string_view name, std::string_view fallback) const {
+    return get_cookie(name).value_or(std::string(fallback));
+  }
+  // Each adds its own Set-Cookie line; bad names or values throw
+  // std::invalid_argument.
+  void set_cookie(std::string_view name, std::string_view value, const CookieOptions& options = {});
+  void delete_cookie(std::string_view name, std::string_view path = "/",
+                     std::string_view domain = {});
+  // Deletes every cookie the client sent.
+  void delete_cookies();
+  // Signed with the app's cookie_secret (value, time and HMAC-SHA256); a
+  // tampered, expired or unsigned value reads as absent. Without a
+  // cookie_secret configured these throw std::logic_error.
+  void set_secure_cookie(std::string_view name, std::string_view value,
+                         const CookieOptions& options = {});
+  std::optional<std::string> get_secure_cookie(std::string_view name) const;
+  std::optional<std::string> get_secure_cookie(std::string_view name,
+                                               std::chrono::seconds max_age) const;
+
+  // Redirects with 302 (or 301, 303, 307, 308) to `url`.
+  void redirect(std::string_view url, int status = 302);
 
   Response render() override;
+  // The app's error page when configured, else MessageHandler's.
+  void write_error(int status) override;
+
+ private:
+  void parse_body_arguments() const;
+  mutable bool body_parsed_ = false;
+  mutable std::vector<std::pair<std::string, std::string>> arguments_;
+  mutable std::vector<FormPart> files_;
 };
 
 class JSONMessageHandler : public WebMessageHandler {

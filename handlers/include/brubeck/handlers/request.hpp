@@ -13,6 +13,10 @@
 
 #include "brubeck/pipeline/codec.hpp"
 
+namespace simdjson::dom {
+class element;
+}
+
 namespace brubeck {
 
 class Request {
@@ -43,8 +47,23 @@ class Request {
   // Every value of a repeated header, in order.
   std::vector<std::string_view> header_values(std::string_view name) const;
 
-  // Decoded query arguments in order (a name may repeat); empty values dropped.
-  const std::vector<std::pair<std::string, std::string>>& arguments() const;
+  // Decoded query-string arguments in order (a name may repeat); empty
+  // values dropped. WebMessageHandler::get_argument also merges form bodies.
+  const std::vector<std::pair<std::string, std::string>>& query_arguments() const;
+
+  // The client's address: REMOTE_ADDR, else the first x-forwarded-for entry.
+  std::string_view remote_addr() const noexcept;
+  // "http" or "https" (Mongrel2's URL_SCHEME), the Host header, and
+  // scheme://host/uri.
+  std::string_view scheme() const noexcept;
+  std::string_view host() const noexcept { return header_or("host", ""); }
+  std::string full_url() const;
+  // The media type of the body, lower case, without parameters ("" if none).
+  std::string content_type() const;
+
+  // The body parsed as JSON (simdjson DOM; include <simdjson.h> to use it).
+  // Parsed once; a malformed body throws HttpError(400).
+  const simdjson::dom::element& json() const;
 
   // HTTP/1.0 without keep-alive, or "Connection: close": close after replying.
   bool should_close() const noexcept;
@@ -58,6 +77,8 @@ class Request {
   std::size_t shard_index_;
   std::string_view method_, version_, uri_, query_;
   mutable std::optional<std::vector<std::pair<std::string, std::string>>> arguments_;
+  struct JsonBody;
+  mutable std::shared_ptr<JsonBody> json_;
 };
 
 // Percent- and plus-decodes application/x-www-form-urlencoded text into
