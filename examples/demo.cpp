@@ -3,6 +3,11 @@
 // routes that show the shards at work.
 #include <brubeck/brubeck.hpp>
 
+#include <algorithm>
+#include <optional>
+#include <utility>
+#include <vector>
+
 #include <chrono>
 #include <ctime>
 #include <stdexcept>
@@ -63,6 +68,110 @@ class BoomHandler : public brubeck::WebMessageHandler {
   void get() override { throw std::runtime_error("boom: this handler always fails"); }
 };
 
+// Every argument (query string and form body) with all its values.
+class ArgsHandler : public brubeck::WebMessageHandler {
+ public:
+  void get() override {
+    std::vector<std::pair<std::string, std::vector<std::string>>> grouped;
+    for (const auto& [name, value] : arguments()) {
+      auto it = std::find_if(grouped.begin(), grouped.end(),
+                             [&](const auto& g) { return g.first == name; });
+      if (it == grouped.end()) it = grouped.insert(grouped.end(), {name, {}});
+      it->second.push_back(strip(value));
+    }
+    std::string json = "{";
+    for (const auto& [name, values] : grouped) {
+      if (json.size() > 1) json.push_back(',');
+      brubeck::append_json_string(json, name);
+      json.append(":[");
+      for (std::size_t i = 0; i < values.size(); ++i) {
+        if (i) json.push_back(',');
+        brubeck::append_json_string(json, values[i]);
+      }
+      json.push_back(']');
+    }
+    json.push_back('}');
+    set_header("Content-Type", "application/json");
+    set_body(std::move(json));
+  }
+  void post() override { get(); }
+
+ private:
+  static std::string strip(const std::string& v) {
+    auto b = v.find_first_not_of(" \t\r\n\v\f");
+    if (b == std::string::npos) return {};
+    return v.substr(b, v.find_last_not_of(" \t\r\n\v\f") - b + 1);
+  }
+};
+
+// One entry per uploaded file; the same for a small inline body and one
+// Mongrel2 spooled to disk.
+class UploadHandler : public brubeck::WebMessageHandler {
+ public:
+  void post() override {
+    std::string json = "[";
+    for (const auto& file : files()) {
+      if (json.size() > 1) json.push_back(',');
+      json.append("{\"field\":");
+      brubeck::append_json_string(json, file.name);
+      json.append(",\"filename\":");
+      brubeck::append_json_string(json, file.filename.value_or(""));
+      json.append(",\"content_type\":");
+      brubeck::append_json_string(json, file.content_type);
+      json.append(",\"size\":").append(std::to_string(file.body.size()));
+      json.append(",\"sha256\":\"").append(brubeck::sha256_hex(file.body)).append("\"}");
+    }
+    json.push_back(']');
+    set_header("Content-Type", "application/json");
+    set_body(std::move(json));
+  }
+};
+
+// /cookies/set?NAME=VALUE sets NAME and a signed signed_NAME.
+class SetCookiesHandler : public brubeck::WebMessageHandler {
+ public:
+  void get() override {
+    for (const auto& [name, value] : arguments()) {
+      set_cookie(name, value);
+      set_secure_cookie("signed_" + name, value);
+    }
+    set_body("cookies set\n");
+  }
+};
+
+class CookiesHandler : public brubeck::WebMessageHandler {
+ public:
+  void get() override {
+    std::string plain = "{", signed_ = "{";
+    for (auto header : message().header_values("cookie")) {
+      for (const auto& [name, value] : brubeck::parse_cookie_header(header)) {
+        bool is_signed = name.rfind("signed_", 0) == 0;
+        std::optional<std::string> shown = value;
+        if (is_signed) shown = get_secure_cookie(name);
+        if (!shown) continue;  // a signature that does not check is absent
+        auto& out = is_signed ? signed_ : plain;
+        if (out.size() > 1) out.push_back(',');
+        brubeck::append_json_string(out, name);
+        out.push_back(':');
+        brubeck::append_json_string(out, *shown);
+      }
+    }
+    set_header("Content-Type", "application/json");
+    set_body("{\"plain\":" + plain + "},\"signed\":" + signed_ + "}}");
+  }
+};
+
+// Only local paths: an open redirect would be a gift to phishers.
+class RedirectHandler : public brubeck::WebMessageHandler {
+ public:
+  void get() override {
+    auto to = get_argument("to", "/");
+    if (to.empty() || to[0] != '/' || to.rfind("//", 0) == 0 || to.find('\\') != to.npos)
+      throw brubeck::HttpError(400, "redirect target must be a local path");
+    redirect(to);
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -78,5 +187,10 @@ int main(int argc, char** argv) {
   app.route<JsonHandler>(R"(^/json$)");
   app.route<ShardHandler>(R"(^/shard$)");
   app.route<BoomHandler>(R"(^/boom$)");
+  app.route<ArgsHandler>(R"(^/args$)");
+  app.route<UploadHandler>(R"(^/upload$)");
+  app.route<SetCookiesHandler>(R"(^/cookies/set$)");
+  app.route<CookiesHandler>(R"(^/cookies$)");
+  app.route<RedirectHandler>(R"(^/redirect$)");
   return app.run();
 }

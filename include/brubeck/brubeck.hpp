@@ -4,6 +4,10 @@
 
 #include "brubeck/actors/app.hpp"
 #include "brubeck/config/config.hpp"
+#include "brubeck/handlers/cookies.hpp"
+#include "brubeck/handlers/digest.hpp"
 #include "brubeck/handlers/handler.hpp"
+#include "brubeck/handlers/http_error.hpp"
+#include "brubeck/handlers/json.hpp"
 #include "brubeck/handlers/routes.hpp"
 #include "brubeck/pipeline/fiber_hub.hpp"
