@@ -161,6 +161,35 @@ class CookiesHandler : public brubeck::WebMessageHandler {
   }
 };
 
+// A reply streamed in chunks, with waits between them.
+class StreamHandler : public brubeck::WebMessageHandler {
+ public:
+  void get() override {
+    set_header("Content-Type", "text/plain; charset=utf-8");
+    start_stream();
+    for (int i = 1; i <= 3; ++i) {
+      write_chunk("chunk " + std::to_string(i) + "\n");
+      brubeck::this_fiber::sleep_for(100ms);
+    }
+    finish_stream();
+  }
+};
+
+// The handler returns at once; another fiber answers 300 ms later.
+class LaterHandler : public brubeck::WebMessageHandler {
+ public:
+  void get() override {
+    auto reply = std::make_shared<brubeck::DeferredReply>(defer());
+    brubeck::FiberHub::current()->spawn([reply] {
+      brubeck::this_fiber::sleep_for(300ms);
+      brubeck::Response r;
+      r.add_header("Content-Type", "text/plain; charset=utf-8");
+      r.body = "finished by another fiber\n";
+      reply->finish(std::move(r));
+    });
+  }
+};
+
 // Only local paths: an open redirect would be a gift to phishers.
 class RedirectHandler : public brubeck::WebMessageHandler {
  public:
@@ -192,5 +221,7 @@ int main(int argc, char** argv) {
   app.route<SetCookiesHandler>(R"(^/cookies/set$)");
   app.route<CookiesHandler>(R"(^/cookies$)");
   app.route<RedirectHandler>(R"(^/redirect$)");
+  app.route<StreamHandler>(R"(^/stream$)");
+  app.route<LaterHandler>(R"(^/later$)");
   return app.run();
 }

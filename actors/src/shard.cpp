@@ -128,7 +128,7 @@ void pin_to_core(std::size_t index) {
 }
 
 // Everything the shard thread owns, in construction order.
-class ShardLoop {
+class ShardLoop final : public ReplyChannel {
  public:
   ShardLoop(caf::actor_system& system, zmq::context_t& zmq, const ShardOptions& options,
             std::vector<RouteSpec> specs, ShardStats& stats)
@@ -196,8 +196,8 @@ class ShardLoop {
     stats_.requests.fetch_add(1, std::memory_order_relaxed);
     hub_->spawn([this, frame = std::move(frame), storage = std::move(storage)]() mutable {
       Request request(std::move(frame), std::move(storage), options_.index);
-      auto result = dispatch(routes_, request, *options_.settings);
-      reply(request, result);
+      auto result = dispatch(routes_, request, *options_.settings, this);
+      if (!result.sent) reply(request, result);
     });
   }
 
@@ -263,6 +263,13 @@ class ShardLoop {
     send(std::move(out));
     if (close) send(std::make_unique<std::string>(encode_close(request.sender(), id)));
     stats_.replies.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // ReplyChannel: deferred, streamed and delivered replies.
+  void send(std::string_view sender, std::span<const std::string_view> conn_ids,
+            std::string_view bytes) override {
+    for (auto& frame : encode_broadcast(sender, conn_ids, bytes))
+      send(std::make_unique<std::string>(std::move(frame)));
   }
 
   void send(std::unique_ptr<std::string> bytes) {

@@ -68,7 +68,7 @@ const RouteSpec kNoRoute{};
 }  // namespace
 
 Dispatched dispatch(const RouteTable& routes, const Request& request,
-                    const HandlerSettings& settings) {
+                    const HandlerSettings& settings, ReplyChannel* channel) {
   const bool is_head = request.method() == "HEAD";
   try {
     auto match = routes.match(request.path());
@@ -86,9 +86,9 @@ Dispatched dispatch(const RouteTable& routes, const Request& request,
       return {h.render(), !is_head};
     }
     auto handler = match->route->factory();
-    handler->bind(request, *match, settings);
+    handler->bind(request, *match, settings, channel);
     const auto& route = *match->route;
-    guarded(*handler, request, [&] {
+    bool ok = guarded(*handler, request, [&] {
       handler->initialize();
       handler->prepare();
       // A method the route does not list is refused before the handler sees it.
@@ -97,7 +97,14 @@ Dispatched dispatch(const RouteTable& routes, const Request& request,
       else
         handler->unsupported();
     });
-    guarded(*handler, request, [&] { handler->on_finish(); });
+    ok = guarded(*handler, request, [&] { handler->on_finish(); }) && ok;
+    if (handler->reply_taken()) {
+      // A stream cut short by an error is closed, so the client sees it
+      // truncated (no last chunk) instead of a well-formed, wrong reply.
+      if (!ok) handler->abort_stream();
+      guarded(*handler, request, [&] { handler->finish_stream(); });
+      return {Response{}, false, true};
+    }
     Response reply;
     if (!guarded(*handler, request, [&] { reply = handler->render(); }))
       reply = std::move(handler->response());

@@ -1,5 +1,6 @@
 #include "brubeck/handlers/handler.hpp"
 
+#include <charconv>
 #include <chrono>
 
 #include "brubeck/handlers/http_error.hpp"
@@ -44,10 +45,69 @@ std::string MethodSet::allow_header() const {
 // ---- MessageHandler ----
 
 void MessageHandler::bind(const Request& request, const RouteMatch& match,
-                          const HandlerSettings& settings) {
+                          const HandlerSettings& settings, ReplyChannel* channel) {
   request_ = &request;
   match_ = &match;
   settings_ = &settings;
+  channel_ = channel;
+}
+
+ReplyChannel& MessageHandler::channel() const {
+  if (channel_ == nullptr) throw std::logic_error("no reply channel: not running on a shard");
+  return *channel_;
+}
+
+void MessageHandler::send_raw(std::string_view bytes) {
+  std::string_view id = request().conn_id();
+  channel().send(request().sender(), std::span<const std::string_view>(&id, 1), bytes);
+}
+
+DeferredReply MessageHandler::defer() {
+  if (reply_taken()) throw std::logic_error("the reply was already taken over");
+  auto& ch = channel();
+  deferred_ = true;
+  return DeferredReply(ch, std::string(request().sender()), std::string(request().conn_id()),
+                       request().should_close(), request().method() == "HEAD");
+}
+
+void MessageHandler::start_stream() {
+  if (reply_taken()) throw std::logic_error("the reply was already taken over");
+  channel();
+  response_.remove_header("Content-Length");
+  response_.set_header("Transfer-Encoding", "chunked");
+  if (request().should_close()) response_.set_header("Connection", "close");
+  std::string head;
+  response_.serialize_head(head);
+  streaming_ = true;
+  send_raw(head);
+}
+
+void MessageHandler::write_chunk(std::string_view data) {
+  if (!streaming_ || stream_done_) throw std::logic_error("write_chunk outside a stream");
+  if (data.empty()) return;  // an empty chunk would end the stream
+  char size[32];
+  auto end = std::to_chars(size, size + sizeof size, data.size(), 16).ptr;
+  std::string chunk;
+  chunk.reserve(data.size() + 16);
+  chunk.append(size, end).append("\r\n").append(data).append("\r\n");
+  send_raw(chunk);
+}
+
+void MessageHandler::finish_stream() {
+  if (!streaming_ || stream_done_) return;
+  stream_done_ = true;
+  send_raw("0\r\n\r\n");
+  if (request().should_close()) send_raw({});
+}
+
+void MessageHandler::abort_stream() {
+  if (!streaming_ || stream_done_) return;
+  stream_done_ = true;
+  send_raw({});
+}
+
+void MessageHandler::deliver(std::span<const std::string_view> conn_ids, std::string_view bytes) {
+  channel().send(request().sender(), conn_ids, bytes);
 }
 
 void MessageHandler::write_error(int status) {

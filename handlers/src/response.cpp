@@ -158,6 +158,15 @@ void Response::serialize(std::string& out, bool include_body) const {
   if (include_body) out.append(body);
 }
 
+void Response::serialize_head(std::string& out) const {
+  auto phrase = reason.empty() ? reason_phrase(status) : std::string_view(reason);
+  char digits[16];
+  auto code_end = std::to_chars(digits, digits + sizeof digits, status).ptr;
+  out.append("HTTP/1.1 ").append(digits, code_end).append(" ").append(phrase).append("\r\n");
+  for (const auto& [k, v] : headers) out.append(k).append(": ").append(v).append("\r\n");
+  out.append("\r\n");
+}
+
 Response error_response(int status, std::string_view detail) {
   Response r;
   r.status = status;

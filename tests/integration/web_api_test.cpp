@@ -154,3 +154,28 @@ TEST_F(WebApi, RedirectsToLocalPathsOnly) {
 
 }  // namespace
 }  // namespace brubeck::testing
+
+namespace brubeck::testing {
+namespace {
+
+TEST_F(WebApi, StreamedReplyArrivesInChunks) {
+  HttpConnection c(port());
+  auto r = c.request("GET", "/stream");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("Transfer-Encoding"), "chunked");
+  EXPECT_FALSE(r.has_header("Content-Length"));
+  EXPECT_EQ(r.body, "chunk 1\nchunk 2\nchunk 3\n");
+  EXPECT_EQ(c.request("GET", "/brubeck?name=next").body, "Take five, next!");
+}
+
+TEST_F(WebApi, DeferredReplyFinishedByAnotherFiber) {
+  HttpConnection c(port());
+  auto start = std::chrono::steady_clock::now();
+  auto r = c.request("GET", "/later");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "finished by another fiber\n");
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 250ms);
+}
+
+}  // namespace
+}  // namespace brubeck::testing

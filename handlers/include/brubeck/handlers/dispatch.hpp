@@ -14,10 +14,13 @@ namespace brubeck {
 struct Dispatched {
   Response response;
   bool include_body = true;  // false for HEAD
+  bool sent = false;         // the handler deferred or streamed its reply: send nothing
 };
 
+// `channel` carries deferred, streamed and delivered replies; without one
+// (unit tests) those handler calls throw std::logic_error.
 Dispatched dispatch(const RouteTable& routes, const Request& request,
-                    const HandlerSettings& settings);
+                    const HandlerSettings& settings, ReplyChannel* channel = nullptr);
 // With default settings (no cookie secret, default limits).
 Dispatched dispatch(const RouteTable& routes, const Request& request);
 

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -18,6 +19,7 @@
 
 #include "brubeck/handlers/cookies.hpp"
 #include "brubeck/handlers/multipart.hpp"
+#include "brubeck/handlers/reply_channel.hpp"
 #include "brubeck/handlers/request.hpp"
 #include "brubeck/handlers/response.hpp"
 #include "brubeck/handlers/settings.hpp"
@@ -92,9 +94,29 @@ class MessageHandler {
   // override it for the handler's own error pages.
   virtual void write_error(int status);
 
+  // Leaves the reply for later: the framework sends nothing when the method
+  // returns, and whoever holds the DeferredReply finishes it.
+  DeferredReply defer();
+
+  // Streams the reply in chunks (Transfer-Encoding: chunked): start_stream
+  // sends the status and headers set so far, each write_chunk one chunk, and
+  // finish_stream (called for you if you don't) the last one.
+  void start_stream();
+  void write_chunk(std::string_view data);
+  void finish_stream();
+
+  // Sends `bytes` (a complete HTTP message) to other connections of the same
+  // Mongrel2 server, up to 100 per frame: Brubeck's deliver().
+  void deliver(std::span<const std::string_view> conn_ids, std::string_view bytes);
+
   // --- used by the dispatcher ---
-  void bind(const Request& request, const RouteMatch& match, const HandlerSettings& settings);
+  void bind(const Request& request, const RouteMatch& match, const HandlerSettings& settings,
+            ReplyChannel* channel = nullptr);
   Response& response() noexcept { return response_; }
+  // True when the handler took the reply over (deferred or streamed).
+  bool reply_taken() const noexcept { return deferred_ || streaming_; }
+  // Closes the connection of an unfinished stream (after an error).
+  void abort_stream();
 
  protected:
   const HandlerSettings& settings() const noexcept { return *settings_; }
@@ -104,6 +126,12 @@ class MessageHandler {
   const Request* request_ = nullptr;
   const RouteMatch* match_ = nullptr;
   const HandlerSettings* settings_ = nullptr;
+  ReplyChannel* channel_ = nullptr;
+  bool deferred_ = false;
+  bool streaming_ = false;
+  bool stream_done_ = false;
+  ReplyChannel& channel() const;
+  void send_raw(std::string_view bytes);
   std::vector<std::pair<std::string, std::string>> payload_;  // key, JSON text
   bool hide_status_ = false;
 };

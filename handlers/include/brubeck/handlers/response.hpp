@@ -29,6 +29,9 @@ struct Response {
   // Appends "HTTP/1.1 ..." to out. Without the body (HEAD), Content-Length
   // still gives the size the body would have.
   void serialize(std::string& out, bool include_body = true) const;
+  // Status line and headers only, ending in the blank line, with no
+  // Content-Length added (for streamed, chunked replies).
+  void serialize_head(std::string& out) const;
 };
 
 // A short plain-text reply such as "404 Not Found".
