@@ -30,8 +30,10 @@ class Echo : public WebMessageHandler {
   void get() override {
     std::string out;
     for (const auto& [k, v] : arguments()) out += k + "=" + v + ";";
-    out += "|" + get_argument("s", "none") + "|" + get_argument("s", "none", false);
-    for (const auto& f : files()) out += "|file:" + f.name + ":" + std::string(f.body);
+    // append(): GCC 12 warns falsely (-Wrestrict) on "literal" + std::string&&.
+    out.append("|").append(get_argument("s", "none")).append("|");
+    out.append(get_argument("s", "none", false));
+    for (const auto& f : files()) out.append("|file:").append(f.name).append(":").append(f.body);
     set_body(out);
   }
   void post() override { get(); }
@@ -60,7 +62,9 @@ class Cookies : public WebMessageHandler {
   void get() override {
     auto action = get_argument("do");
     if (action == "set") {
-      set_cookie("a", "1", CookieOptions{.http_only = true});
+      CookieOptions options;
+      options.http_only = true;
+      set_cookie("a", "1", options);
       set_secure_cookie("s", "secret value");
     } else if (action == "clear") {
       delete_cookies();
