@@ -127,6 +127,13 @@ class UploadHandler : public brubeck::WebMessageHandler {
   }
 };
 
+// The same, but refuses uploads over 1 MiB as soon as Mongrel2 announces
+// them, before the body is transferred.
+class SmallUploadHandler : public UploadHandler {
+ public:
+  bool accept_upload(std::size_t content_length) override { return content_length <= 1024 * 1024; }
+};
+
 // /cookies/set?NAME=VALUE sets NAME and a signed signed_NAME.
 class SetCookiesHandler : public brubeck::WebMessageHandler {
  public:
@@ -218,6 +225,7 @@ int main(int argc, char** argv) {
   app.route<BoomHandler>(R"(^/boom$)");
   app.route<ArgsHandler>(R"(^/args$)");
   app.route<UploadHandler>(R"(^/upload$)");
+  app.route<SmallUploadHandler>(R"(^/upload/small$)");
   app.route<SetCookiesHandler>(R"(^/cookies/set$)");
   app.route<CookiesHandler>(R"(^/cookies$)");
   app.route<RedirectHandler>(R"(^/redirect$)");

@@ -215,10 +215,14 @@ class ShardLoop final : public ReplyChannel {
         (void)p;
         if (ec != std::errc()) declared = 0;
       }
-      if (declared > settings.max_body_bytes) {
-        // Answering before the upload is done makes Mongrel2 cancel it.
-        reject(frame, 413, "upload over the configured limit");
-      }
+      // The route's handler decides (in a fiber: it may wait, e.g. on a
+      // quota lookup). Answering before the upload is done makes Mongrel2
+      // cancel it; accepting sends nothing.
+      hub_->spawn([this, frame = std::move(frame), storage, declared]() mutable {
+        Request request(std::move(frame), std::move(storage), options_.index);
+        if (int status = admit_upload(routes_, request, *options_.settings, declared))
+          reject(request, status, "upload refused");
+      });
       return false;
     }
     if (frame.upload_start != frame.upload_done) {
@@ -240,18 +244,24 @@ class ShardLoop final : public ReplyChannel {
     return true;
   }
 
-  void reject(const Frame& frame, int status, std::string_view why) {
+  template <class Message>  // a Frame or a Request: both have sender and conn id
+  void reject(const Message& frame, int status, std::string_view why) {
     stats_.rejected.fetch_add(1, std::memory_order_relaxed);
-    spdlog::warn("shard {}: conn {}: {} ({})", options_.index, frame.conn_id, status, why);
+    spdlog::warn("shard {}: conn {}: {} ({})", options_.index, conn_id_of(frame), status, why);
     auto response = error_response(status, why);
     response.set_header("Connection", "close");
-    std::string_view id = frame.conn_id;
+    std::string_view id = conn_id_of(frame);
+    std::string_view sender = sender_of(frame);
     auto out = std::make_unique<std::string>();
-    append_reply_prefix(*out, frame.sender, std::span<const std::string_view>(&id, 1));
+    append_reply_prefix(*out, sender, std::span<const std::string_view>(&id, 1));
     response.serialize(*out);
     send(std::move(out));
-    send(std::make_unique<std::string>(encode_close(frame.sender, id)));
+    send(std::make_unique<std::string>(encode_close(sender, id)));
   }
+  static std::string_view conn_id_of(const Frame& f) { return f.conn_id; }
+  static std::string_view conn_id_of(const Request& r) { return r.conn_id(); }
+  static std::string_view sender_of(const Frame& f) { return f.sender; }
+  static std::string_view sender_of(const Request& r) { return r.sender(); }
 
   void reply(const Request& request, Dispatched& result) {
     bool close = request.should_close();

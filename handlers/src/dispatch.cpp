@@ -120,6 +120,25 @@ Dispatched dispatch(const RouteTable& routes, const Request& request,
   return {error_response(500), !is_head};
 }
 
+int admit_upload(const RouteTable& routes, const Request& request, const HandlerSettings& settings,
+                 std::size_t content_length) {
+  auto match = routes.match(request.path());
+  if (!match) return 404;
+  try {
+    auto handler = match->route->factory();
+    handler->bind(request, *match, settings);
+    return handler->accept_upload(content_length) ? 0 : 413;
+  } catch (const forced_unwind&) {
+    throw;
+  } catch (const HttpError& e) {
+    return e.status();
+  } catch (const std::exception& e) {
+    spdlog::error("{} {} (conn {}): accept_upload failed: {}", request.method(), request.path(),
+                  request.conn_id(), e.what());
+    return 500;
+  }
+}
+
 Dispatched dispatch(const RouteTable& routes, const Request& request) {
   static const HandlerSettings defaults;
   return dispatch(routes, request, defaults);

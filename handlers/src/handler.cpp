@@ -122,6 +122,10 @@ void MessageHandler::unsupported() {
     response_.set_header("Allow", match_->route->methods.allow_header());
 }
 
+bool MessageHandler::accept_upload(std::size_t content_length) {
+  return content_length <= settings_->max_body_bytes;
+}
+
 void MessageHandler::options() {
   set_status(204);
   if (match_ != nullptr && match_->route != nullptr)

@@ -116,6 +116,21 @@ TEST_F(WebApi, LargeUploadSpooledByMongrel2LooksTheSame) {
   EXPECT_EQ(c.request("GET", "/brubeck?name=after").body, "Take five, after!");
 }
 
+TEST_F(WebApi, HandlerRefusesALargeUploadEarly) {
+  auto body = multipart_body("Big", random_bytes(2 * 1024 * 1024, 3));
+  HttpConnection c(port(), 5s, 30s);
+  auto r = c.request("POST", "/upload/small",
+                     {{"Content-Type", "multipart/form-data; boundary=Big"}}, body);
+  EXPECT_EQ(r.status, 413);
+  EXPECT_TRUE(c.closed_by_peer(3s));
+  // A small one on the same route is accepted.
+  auto ok_body = multipart_body("Small", random_bytes(30 * 1024, 4));
+  HttpConnection c2(port(), 5s, 30s);
+  auto ok = c2.request("POST", "/upload/small",
+                       {{"Content-Type", "multipart/form-data; boundary=Small"}}, ok_body);
+  EXPECT_EQ(ok.status, 200) << ok.body;
+}
+
 TEST_F(WebApi, MalformedMultipartIs400) {
   HttpConnection c(port());
   auto r = c.request("POST", "/upload", {{"Content-Type", "multipart/form-data; boundary=abc"}},

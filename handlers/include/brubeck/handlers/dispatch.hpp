@@ -21,6 +21,12 @@ struct Dispatched {
 // (unit tests) those handler calls throw std::logic_error.
 Dispatched dispatch(const RouteTable& routes, const Request& request,
                     const HandlerSettings& settings, ReplyChannel* channel = nullptr);
+// For Mongrel2's upload-start notice: asks the route's handler whether to
+// accept an upload of `content_length` bytes. Returns 0 to let it go on
+// (nothing is sent), else the status to refuse it with (404, 413...).
+int admit_upload(const RouteTable& routes, const Request& request, const HandlerSettings& settings,
+                 std::size_t content_length);
+
 // With default settings (no cookie secret, default limits).
 Dispatched dispatch(const RouteTable& routes, const Request& request);
 

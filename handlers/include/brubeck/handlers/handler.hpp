@@ -51,6 +51,10 @@ class MessageHandler {
   virtual void options();
   // Called for a method the handler does not implement: 405.
   virtual void unsupported();
+  // Mongrel2 started spooling a large body for this route. Return false (or
+  // throw HttpError) to refuse it early: the client gets 413 and Mongrel2
+  // cancels the upload. The default accepts what fits the body limit.
+  virtual bool accept_upload(std::size_t content_length);
 
   void set_status(int code, std::string_view message = {});
   int status_code() const noexcept { return response_.status; }
