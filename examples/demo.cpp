@@ -201,6 +201,14 @@ class LaterHandler : public brubeck::WebMessageHandler {
 class RedirectHandler : public brubeck::WebMessageHandler {
  public:
   void get() override {
+    // ?word=W goes to the "class" route by name (reverse routing).
+    if (auto word = get_argument("word"); !word.empty()) {
+      try {
+        return redirect(url_for("class", {word}));
+      } catch (const std::invalid_argument&) {
+        throw brubeck::HttpError(400, "not a word");  // the route takes \w+ only
+      }
+    }
     auto to = get_argument("to", "/");
     if (to.empty() || to[0] != '/' || to.rfind("//", 0) == 0 || to.find('\\') != to.npos)
       throw brubeck::HttpError(400, "redirect target must be a local path");
@@ -214,7 +222,7 @@ int main(int argc, char** argv) {
   brubeck::App app{brubeck::load_config(argc, argv)};
   app.route<IndexHandler>(R"(^/$)");
   app.route<DemoHandler>(R"(^/brubeck$)");
-  app.route<NameHandler>(R"(^/class/(\w+)$)");
+  app.route<NameHandler>(R"(^/class/(\w+)$)").named("class");
   // demo_noclasses: a function route with a named group, GET only.
   app.route(R"(^/fun/(?P<name>\w+)$)", {brubeck::Method::get}, [](brubeck::WebMessageHandler& h) {
     h.set_body("Take five, " + std::string(h.get_url_arg("name")) + "!");

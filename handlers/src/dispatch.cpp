@@ -87,6 +87,7 @@ Dispatched dispatch(const RouteTable& routes, const Request& request,
     }
     auto handler = match->route->factory();
     handler->bind(request, *match, settings, channel);
+    handler->set_route_table(&routes);
     const auto& route = *match->route;
     bool ok = guarded(*handler, request, [&] {
       handler->initialize();

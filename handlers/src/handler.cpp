@@ -122,6 +122,12 @@ void MessageHandler::unsupported() {
     response_.set_header("Allow", match_->route->methods.allow_header());
 }
 
+std::string MessageHandler::url_for(std::string_view route_name,
+                                    const std::vector<std::string>& args) const {
+  if (routes_ == nullptr) throw std::logic_error("url_for: no route table bound");
+  return routes_->url_for(route_name, args);
+}
+
 bool MessageHandler::accept_upload(std::size_t content_length) {
   return content_length <= settings_->max_body_bytes;
 }

@@ -164,6 +164,10 @@ TEST_F(WebApi, RedirectsToLocalPathsOnly) {
   EXPECT_EQ(r.status, 302);
   EXPECT_EQ(r.header("Location"), "/brubeck?name=x");
   EXPECT_EQ(c.request("GET", "/redirect?to=http://example.com/").status, 400);
+  auto named = c.request("GET", "/redirect?word=jazz");
+  EXPECT_EQ(named.status, 302);
+  EXPECT_EQ(named.header("Location"), "/class/jazz") << "reverse routing by route name";
+  EXPECT_EQ(c.request("GET", "/redirect?word=jazz%20time").status, 400);
   EXPECT_EQ(c.request("GET", "/redirect?to=//example.com/").status, 400);
 }
 

@@ -35,6 +35,14 @@ class App {
     return *this;
   }
 
+  // Names the route added last, for url_for:
+  // `app.route<User>(R"(^/user/(\d+)$)").named("user");`
+  App& named(std::string name) {
+    if (routes_.empty()) throw std::logic_error("App::named: no route to name yet");
+    routes_.back().name = std::move(name);
+    return *this;
+  }
+
   // The app-wide error page: fills the reply of any WebMessageHandler for an
   // error status (404, 405, 500, HttpError) unless the handler overrides
   // write_error().

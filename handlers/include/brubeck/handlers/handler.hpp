@@ -27,6 +27,7 @@
 namespace brubeck {
 
 struct RouteMatch;
+class RouteTable;
 
 class MessageHandler {
  public:
@@ -113,7 +114,12 @@ class MessageHandler {
   // Mongrel2 server, up to 100 per frame: Brubeck's deliver().
   void deliver(std::span<const std::string_view> conn_ids, std::string_view bytes);
 
+  // Reverse routing through the app's route table (RouteTable::url_for):
+  // `url_for("user", {"42"})` -> "/user/42".
+  std::string url_for(std::string_view route_name, const std::vector<std::string>& args = {}) const;
+
   // --- used by the dispatcher ---
+  void set_route_table(const RouteTable* routes) noexcept { routes_ = routes; }
   void bind(const Request& request, const RouteMatch& match, const HandlerSettings& settings,
             ReplyChannel* channel = nullptr);
   Response& response() noexcept { return response_; }
@@ -131,6 +137,7 @@ class MessageHandler {
   const RouteMatch* match_ = nullptr;
   const HandlerSettings* settings_ = nullptr;
   ReplyChannel* channel_ = nullptr;
+  const RouteTable* routes_ = nullptr;
   bool deferred_ = false;
   bool streaming_ = false;
   bool stream_done_ = false;
