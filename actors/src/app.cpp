@@ -86,10 +86,15 @@ int App::run() {
       settings->upload_store = config_.upload_store_path();
       settings->error_page = error_page_;
       base.settings = std::move(settings);
+      // One shard has nothing to route: it pulls from Mongrel2 itself.
+      const bool direct = config_.shard_count() == 1;
+      if (direct) base.pull_specs = config_.send_specs;
       supervisor.start_shards(config_.shard_count(), base, routes_);
-      router = std::make_unique<Router>(system, zmq, RouterOptions{config_.send_specs},
-                                        supervisor.shard_handles());
-      router->start();
+      if (!direct) {
+        router = std::make_unique<Router>(system, zmq, RouterOptions{config_.send_specs},
+                                          supervisor.shard_handles());
+        router->start();
+      }
     } catch (const std::exception& e) {
       spdlog::error("brubeck: cannot start: {}", e.what());
       router.reset();
@@ -106,7 +111,7 @@ int App::run() {
         break;
       }
     }
-    router->stop();
+    if (router) router->stop();
     supervisor.drain(config_.grace);
     running_.store(false);
     code = failed_.load() ? 1 : 0;

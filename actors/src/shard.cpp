@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <fcntl.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -142,6 +143,15 @@ class ShardLoop final : public ReplyChannel {
     // Replies still queued at shutdown get a moment to reach Mongrel2.
     pub_.set(zmq::sockopt::linger, 1000);
     for (const auto& spec : options.recv_specs) pub_.connect(spec);
+    for (const auto& spec : options.pull_specs) {
+      auto& s = pulls_.emplace_back(zmq, zmq::socket_type::pull);
+      s.set(zmq::sockopt::rcvhwm, 100000);
+      s.set(zmq::sockopt::linger, 0);
+      s.connect(spec);
+      // ZMQ_FD only says "look again"; the poll hook does the reading.
+      reactor_.add_fd(s.get(zmq::sockopt::fd), EPOLLIN | EPOLLET, [](std::uint32_t) {});
+    }
+    if (!pulls_.empty()) reactor_.add_poll_hook([this] { return pull(); });
     binding_ = std::make_unique<detail::LoopActorBinding>(system, reactor_, behavior());
   }
 
@@ -166,6 +176,21 @@ class ShardLoop final : public ReplyChannel {
         },
         [this](detail::drain_atom, std::int64_t grace_ms) { start_drain(grace_ms); },
     };
+  }
+
+  // Single-shard mode: read up to 64 frames per socket per pass, as the
+  // router would, and accept them as one batch.
+  bool pull() {
+    auto batch = std::make_shared<detail::FrameBatch>();
+    for (auto& s : pulls_) {
+      for (std::size_t n = 0; n < 64; ++n) {
+        zmq::message_t msg;
+        if (!s.recv(msg, zmq::recv_flags::dontwait)) break;
+        batch->frames.push_back(std::move(msg));
+      }
+    }
+    for (std::size_t i = 0; i < batch->frames.size(); ++i) accept(batch, i);
+    return !batch->frames.empty();
   }
 
   void accept(const FrameBatchPtr& batch, std::size_t i) {
@@ -296,8 +321,19 @@ class ShardLoop final : public ReplyChannel {
   void start_drain(std::int64_t grace_ms) {
     if (draining_) return;
     draining_ = true;
+    // Stop pulling (Mongrel2 then sends new requests to other processes);
+    // frames already queued are still read by the poll hook.
+    for (std::size_t i = 0; i < pulls_.size(); ++i) {
+      try {
+        pulls_[i].disconnect(options_.pull_specs[i]);
+      } catch (const zmq::error_t& e) {
+        spdlog::warn("shard {}: disconnect from {}: {}", options_.index, options_.pull_specs[i],
+                     e.what());
+      }
+    }
     auto deadline = Clock::now() + std::chrono::milliseconds(grace_ms);
     hub_->spawn([this, deadline] {
+      if (!pulls_.empty()) hub_->sleep_for(std::chrono::milliseconds(10));
       while (hub_->live() > 1 && Clock::now() < deadline)
         hub_->sleep_for(std::chrono::milliseconds(5));
       if (hub_->live() > 1)
@@ -314,6 +350,7 @@ class ShardLoop final : public ReplyChannel {
   FrameDecoder decoder_;
   RouteTable routes_;
   zmq::socket_t pub_;
+  std::vector<zmq::socket_t> pulls_;
   std::unique_ptr<detail::LoopActorBinding> binding_;
   bool draining_ = false;
 };

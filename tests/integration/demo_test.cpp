@@ -203,3 +203,33 @@ INSTANTIATE_TEST_SUITE_P(Protocols, Demo, ::testing::Values("json", "tnetstring"
 
 }  // namespace
 }  // namespace brubeck::testing
+
+namespace brubeck::testing {
+namespace {
+
+// With one shard there is no router thread: the shard pulls from Mongrel2.
+TEST(SingleShard, ServesWaitsAndDrainsWithoutARouter) {
+  Mongrel2Server m2;
+  m2.start();
+  ChildProcess demo;
+  demo.start(binary_path("examples/brubeck_demo"), {"--send-spec", m2.send_spec(), "--recv-spec",
+                                                    m2.recv_spec(), "--shards", "1", "--no-pin"});
+  wait_for_handler(m2.http_port(), "/", &demo);
+  EXPECT_EQ(http_get(m2.http_port(), "/brubeck?name=solo").body, "Take five, solo!");
+  std::vector<std::unique_ptr<HttpConnection>> polls;
+  for (int i = 0; i < 20; ++i) {
+    polls.push_back(std::make_unique<HttpConnection>(m2.http_port(), 5s, 30s));
+    polls.back()->send_raw("GET /feed HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  }
+  std::this_thread::sleep_for(300ms);
+  ::kill(demo.pid(), SIGTERM);  // the 20 long polls are in flight
+  int ok = 0;
+  for (auto& c : polls) ok += c->read_response().status == 200;
+  EXPECT_EQ(ok, 20);
+  auto code = demo.wait_for_exit(10s);
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 0);
+}
+
+}  // namespace
+}  // namespace brubeck::testing

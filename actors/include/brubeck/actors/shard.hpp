@@ -32,6 +32,10 @@ namespace brubeck {
 struct ShardOptions {
   std::size_t index = 0;
   std::vector<std::string> recv_specs;  // Mongrel2 endpoints the PUB connects to
+  // With a single shard there is nothing to route: the shard pulls from
+  // Mongrel2's send_specs itself, saving a thread hand-off per burst. Empty:
+  // frames come from the router.
+  std::vector<std::string> pull_specs;
   int pub_hwm = 100000;
   bool pin = true;
   FiberOptions fibers;
