@@ -11,7 +11,9 @@
 #include "brubeck/pipeline/codec.hpp"
 #include "brubeck/pipeline/reactor.hpp"
 #include "detail/loop_actor.hpp"
+#include "detail/loop_thread.hpp"
 #include "detail/messages.hpp"
+#include "detail/pull_sockets.hpp"
 
 namespace brubeck {
 
@@ -35,15 +37,11 @@ class RouterLoop {
  public:
   RouterLoop(caf::actor_system& system, zmq::context_t& zmq, const RouterOptions& options,
              const std::vector<caf::actor>& shards, RouterStats& stats)
-      : options_(options), shards_(shards), stats_(stats), reactor_(nullptr) {
-    for (const auto& spec : options.send_specs) {
-      auto& s = sockets_.emplace_back(zmq, zmq::socket_type::pull);
-      s.set(zmq::sockopt::rcvhwm, options.rcvhwm);
-      s.set(zmq::sockopt::linger, 0);
-      s.connect(spec);
-      // ZMQ_FD only says "look again"; the poll hook below does the reading.
-      reactor_.add_fd(s.get(zmq::sockopt::fd), EPOLLIN | EPOLLET, [](std::uint32_t) {});
-    }
+      : options_(options),
+        shards_(shards),
+        stats_(stats),
+        reactor_(nullptr),
+        sockets_(zmq, options.send_specs, reactor_, options.rcvhwm) {
     pending_.resize(shards.size());
     reactor_.add_poll_hook([this] { return pull(); });
     binding_ = std::make_unique<detail::LoopActorBinding>(
@@ -56,22 +54,12 @@ class RouterLoop {
   void run() { reactor_.run(); }
 
  private:
-  // One pass over every socket: at most `batch` frames each, so one busy
-  // Mongrel2 cannot starve another.
   bool pull() {
-    bool any = false;
-    for (auto& s : sockets_) {
-      // recv with dontwait until EAGAIN also processes ZeroMQ's pending
-      // commands, which is what re-reading ZMQ_EVENTS would do, for one call.
-      for (std::size_t n = 0; n < options_.batch; ++n) {
-        zmq::message_t msg;
-        if (!s.recv(msg, zmq::recv_flags::dontwait)) break;
-        route(std::move(msg));
-        any = true;
-      }
-    }
+    received_.clear();
+    sockets_.receive(received_, options_.batch);
+    for (auto& msg : received_) route(std::move(msg));
     flush();
-    return any;
+    return !received_.empty();
   }
 
   void route(zmq::message_t msg) {
@@ -98,15 +86,7 @@ class RouterLoop {
   }
 
   void stop() {
-    // Disconnecting makes Mongrel2's PUSH skip this process from now on;
-    // what already reached our queues is still read and handed on.
-    for (std::size_t i = 0; i < sockets_.size(); ++i) {
-      try {
-        sockets_[i].disconnect(options_.send_specs[i]);
-      } catch (const zmq::error_t& e) {
-        spdlog::warn("router: disconnect from {}: {}", options_.send_specs[i], e.what());
-      }
-    }
+    sockets_.disconnect();
     // Frames may still be between ZeroMQ's I/O thread and our queue.
     for (int idle = 0; idle < 5;) {
       if (pull()) {
@@ -123,7 +103,8 @@ class RouterLoop {
   const std::vector<caf::actor>& shards_;
   RouterStats& stats_;
   Reactor reactor_;
-  std::vector<zmq::socket_t> sockets_;
+  detail::PullSockets sockets_;
+  std::vector<zmq::message_t> received_;  // reused every pass
   std::vector<detail::FrameBatchPtr> pending_;
   std::unique_ptr<detail::LoopActorBinding> binding_;
 };
@@ -137,15 +118,7 @@ Router::Router(caf::actor_system& system, zmq::context_t& zmq, RouterOptions opt
 Router::~Router() { stop(); }
 
 void Router::start() {
-  std::promise<void> started;
-  auto ready = started.get_future();
-  thread_ = std::thread([this, &started] { run(started); });
-  try {
-    ready.get();
-  } catch (...) {
-    thread_.join();
-    throw;
-  }
+  detail::start_loop_thread(thread_, [this](std::promise<void>& started) { run(started); });
 }
 
 caf::actor Router::handle() const { return handle_; }

@@ -20,7 +20,9 @@
 #include "brubeck/handlers/dispatch.hpp"
 #include "brubeck/pipeline/codec.hpp"
 #include "detail/loop_actor.hpp"
+#include "detail/loop_thread.hpp"
 #include "detail/messages.hpp"
+#include "detail/pull_sockets.hpp"
 
 namespace brubeck {
 
@@ -38,15 +40,7 @@ Shard::~Shard() {
 }
 
 void Shard::start() {
-  std::promise<void> started;
-  auto ready = started.get_future();
-  thread_ = std::thread([this, &started] { run(started); });
-  try {
-    ready.get();
-  } catch (...) {
-    thread_.join();
-    throw;
-  }
+  detail::start_loop_thread(thread_, [this](std::promise<void>& started) { run(started); });
 }
 
 caf::actor Shard::handle() const { return handle_ ? *handle_ : caf::actor{}; }
@@ -138,20 +132,25 @@ class ShardLoop final : public ReplyChannel {
         hub_(std::make_unique<FiberHub>(options.fibers)),
         reactor_(hub_.get(), options.reactor),
         routes_(std::move(specs)),
-        pub_(zmq, zmq::socket_type::pub) {
+        // XPUB, not PUB: it shows Mongrel2's subscriptions, so the shard can
+        // wait for them before taking requests (a PUB drops what it sends
+        // before the subscriber's filter arrives: lost replies at start).
+        pub_(zmq, zmq::socket_type::xpub),
+        pulls_(zmq, options.pull_specs, reactor_) {
     pub_.set(zmq::sockopt::sndhwm, options.pub_hwm);
     // Replies still queued at shutdown get a moment to reach Mongrel2.
     pub_.set(zmq::sockopt::linger, 1000);
     for (const auto& spec : options.recv_specs) pub_.connect(spec);
-    for (const auto& spec : options.pull_specs) {
-      auto& s = pulls_.emplace_back(zmq, zmq::socket_type::pull);
-      s.set(zmq::sockopt::rcvhwm, 100000);
-      s.set(zmq::sockopt::linger, 0);
-      s.connect(spec);
-      // ZMQ_FD only says "look again"; the poll hook does the reading.
-      reactor_.add_fd(s.get(zmq::sockopt::fd), EPOLLIN | EPOLLET, [](std::uint32_t) {});
-    }
+    await_subscribers();
     if (!pulls_.empty()) reactor_.add_poll_hook([this] { return pull(); });
+    // Later (re)subscriptions, e.g. a restarted Mongrel2, queue up on the
+    // XPUB: read them so they never pile up.
+    reactor_.add_poll_hook([this] {
+      zmq::message_t sub;
+      while (pub_.recv(sub, zmq::recv_flags::dontwait)) {
+      }
+      return false;
+    });
     binding_ = std::make_unique<detail::LoopActorBinding>(system, reactor_, behavior());
   }
 
@@ -178,17 +177,32 @@ class ShardLoop final : public ReplyChannel {
     };
   }
 
+  // Waits (bounded) until every recv_spec's subscriber has subscribed. A
+  // Mongrel2 that is not up yet is not waited for beyond the bound: its
+  // replies are lost until it subscribes, as with any PUB socket.
+  void await_subscribers() {
+    constexpr auto kWait = std::chrono::seconds(3);
+    auto deadline = Clock::now() + kWait;
+    std::size_t seen = 0;
+    while (seen < options_.recv_specs.size() && Clock::now() < deadline) {
+      zmq::pollitem_t item{pub_.handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, std::chrono::milliseconds(50));
+      zmq::message_t sub;
+      while (pub_.recv(sub, zmq::recv_flags::dontwait))
+        if (sub.size() > 0 && static_cast<const char*>(sub.data())[0] == 1) ++seen;
+    }
+    if (seen < options_.recv_specs.size())
+      spdlog::warn(
+          "shard {}: {} of {} Mongrel2 subscribers after {} s; replies to the others are "
+          "dropped until they subscribe",
+          options_.index, seen, options_.recv_specs.size(), kWait.count());
+  }
+
   // Single-shard mode: read up to 64 frames per socket per pass, as the
   // router would, and accept them as one batch.
   bool pull() {
     auto batch = std::make_shared<detail::FrameBatch>();
-    for (auto& s : pulls_) {
-      for (std::size_t n = 0; n < 64; ++n) {
-        zmq::message_t msg;
-        if (!s.recv(msg, zmq::recv_flags::dontwait)) break;
-        batch->frames.push_back(std::move(msg));
-      }
-    }
+    pulls_.receive(batch->frames, 64);
     for (std::size_t i = 0; i < batch->frames.size(); ++i) accept(batch, i);
     return !batch->frames.empty();
   }
@@ -323,14 +337,7 @@ class ShardLoop final : public ReplyChannel {
     draining_ = true;
     // Stop pulling (Mongrel2 then sends new requests to other processes);
     // frames already queued are still read by the poll hook.
-    for (std::size_t i = 0; i < pulls_.size(); ++i) {
-      try {
-        pulls_[i].disconnect(options_.pull_specs[i]);
-      } catch (const zmq::error_t& e) {
-        spdlog::warn("shard {}: disconnect from {}: {}", options_.index, options_.pull_specs[i],
-                     e.what());
-      }
-    }
+    pulls_.disconnect();
     auto deadline = Clock::now() + std::chrono::milliseconds(grace_ms);
     hub_->spawn([this, deadline] {
       if (!pulls_.empty()) hub_->sleep_for(std::chrono::milliseconds(10));
@@ -350,7 +357,7 @@ class ShardLoop final : public ReplyChannel {
   FrameDecoder decoder_;
   RouteTable routes_;
   zmq::socket_t pub_;
-  std::vector<zmq::socket_t> pulls_;
+  detail::PullSockets pulls_;
   std::unique_ptr<detail::LoopActorBinding> binding_;
   bool draining_ = false;
 };

@@ -45,6 +45,10 @@ class FakeMongrel2 {
     sub_.set(zmq::sockopt::linger, 0);
   }
   std::string send_spec() { return push_.get(zmq::sockopt::last_endpoint); }
+  // A bound SUB sends its subscription to a new connection only when its
+  // owner touches it (Mongrel2's loop does so all the time): the shards wait
+  // for that subscription before they take requests.
+  void pump() { (void)sub_.get(zmq::sockopt::events); }
   std::string recv_spec() { return sub_.get(zmq::sockopt::last_endpoint); }
   void push(const std::string& frame) { push_.send(zmq::buffer(frame), zmq::send_flags::none); }
   // The next reply frame, or "" after the receive timeout.
@@ -96,8 +100,10 @@ struct RunningApp {
     app.route<Sleepy>("^/sleep$");
     if (setup) setup(app);
     thread = std::thread([this] { code = app.run(); });
-    for (int i = 0; i < 500 && !app.running() && !finished(); ++i)
+    for (int i = 0; i < 500 && !app.running() && !finished(); ++i) {
+      m2.pump();
       std::this_thread::sleep_for(10ms);
+    }
     // Subscriptions and connects settle asynchronously in ZeroMQ.
     std::this_thread::sleep_for(200ms);
   }

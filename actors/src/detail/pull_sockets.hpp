@@ -1,0 +1,67 @@
+// The PULL side of Mongrel2's handler protocol, shared by the router and by a
+// lone shard: one socket per send_spec, woken through the owner's reactor,
+// read in bounded batches, disconnected to stop taking new requests.
+#pragma once
+
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+
+#include <string>
+#include <vector>
+#include <zmq.hpp>
+
+#include "brubeck/pipeline/reactor.hpp"
+
+namespace brubeck::detail {
+
+class PullSockets {
+ public:
+  PullSockets(zmq::context_t& zmq, std::vector<std::string> specs, Reactor& reactor,
+              int rcvhwm = 100000)
+      : specs_(std::move(specs)) {
+    for (const auto& spec : specs_) {
+      auto& s = sockets_.emplace_back(zmq, zmq::socket_type::pull);
+      s.set(zmq::sockopt::rcvhwm, rcvhwm);
+      s.set(zmq::sockopt::linger, 0);
+      s.connect(spec);
+      // ZMQ_FD only says "look again": the owner's poll hook calls receive().
+      reactor.add_fd(s.get(zmq::sockopt::fd), EPOLLIN | EPOLLET, [](std::uint32_t) {});
+    }
+  }
+
+  bool empty() const noexcept { return sockets_.empty(); }
+
+  // Appends at most `per_socket` frames from each socket, so one busy
+  // Mongrel2 cannot starve another. recv until EAGAIN also runs ZeroMQ's
+  // pending commands, which re-reading ZMQ_EVENTS would do, in one call.
+  std::size_t receive(std::vector<zmq::message_t>& out, std::size_t per_socket) {
+    std::size_t got = 0;
+    for (auto& s : sockets_) {
+      for (std::size_t n = 0; n < per_socket; ++n) {
+        zmq::message_t msg;
+        if (!s.recv(msg, zmq::recv_flags::dontwait)) break;
+        out.push_back(std::move(msg));
+        ++got;
+      }
+    }
+    return got;
+  }
+
+  // Mongrel2's PUSH then skips this process; what reached our queues can
+  // still be received.
+  void disconnect() noexcept {
+    for (std::size_t i = 0; i < sockets_.size(); ++i) {
+      try {
+        sockets_[i].disconnect(specs_[i]);
+      } catch (const zmq::error_t& e) {
+        spdlog::warn("disconnect from {}: {}", specs_[i], e.what());
+      }
+    }
+  }
+
+ private:
+  std::vector<std::string> specs_;
+  std::vector<zmq::socket_t> sockets_;
+};
+
+}  // namespace brubeck::detail
