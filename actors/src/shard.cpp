@@ -15,6 +15,7 @@
 #include <charconv>
 #include <filesystem>
 #include <future>
+#include <unordered_map>
 #include <zmq.hpp>
 
 #include "brubeck/handlers/dispatch.hpp"
@@ -220,6 +221,7 @@ class ShardLoop final : public ReplyChannel {
     switch (frame.kind) {
       case FrameKind::disconnect:
         stats_.disconnects.fetch_add(1, std::memory_order_relaxed);
+        cancel_connection(frame.sender, frame.conn_id);
         return;  // never answered
       case FrameKind::json:
       case FrameKind::xml:
@@ -233,11 +235,66 @@ class ShardLoop final : public ReplyChannel {
     std::shared_ptr<const void> storage(batch, &msg);
     if (!frame.upload_start.empty() && !accept_upload(frame, storage)) return;
     stats_.requests.fetch_add(1, std::memory_order_relaxed);
-    hub_->spawn([this, frame = std::move(frame), storage = std::move(storage)]() mutable {
-      Request request(std::move(frame), std::move(storage), options_.index);
-      auto result = dispatch(routes_, request, *options_.settings, this);
-      if (!result.sent) reply(request, result);
-    });
+    auto conn = conn_number(frame.conn_id);
+    std::string_view sender = frame.sender;  // points into the batch, not into `frame`
+    auto ref =
+        hub_->spawn([this, conn, frame = std::move(frame), storage = std::move(storage)]() mutable {
+          InFlight tracked{*this, conn};
+          Request request(std::move(frame), std::move(storage), options_.index);
+          auto result = dispatch(routes_, request, *options_.settings, this);
+          if (!result.sent) reply(request, result);
+        });
+    // Registered now, not when the fiber starts: a disconnect in the same
+    // batch must find it too.
+    in_flight_[conn].push_back({ref, sender});
+  }
+
+  // The fibers serving each connection, so a disconnect notice can cancel
+  // them. Keyed by conn id; the sender (a view into the request's frame,
+  // alive as long as the fiber) tells apart several Mongrel2 servers.
+  struct Tracked {
+    FiberRef fiber;
+    std::string_view sender;
+  };
+  std::unordered_map<std::uint64_t, std::vector<Tracked>> in_flight_;
+
+  static std::uint64_t conn_number(std::string_view id) {
+    std::uint64_t n = 0;
+    std::from_chars(id.data(), id.data() + id.size(), n);  // the codec checked the digits
+    return n;
+  }
+
+  // Unregisters the running fiber from its connection when it ends.
+  class InFlight {
+   public:
+    InFlight(ShardLoop& loop, std::uint64_t conn) : loop_(loop), conn_(conn) {
+      self_ = loop.hub_->self();
+    }
+    InFlight(const InFlight&) = delete;
+    InFlight& operator=(const InFlight&) = delete;
+    ~InFlight() {
+      auto it = loop_.in_flight_.find(conn_);
+      if (it == loop_.in_flight_.end()) return;
+      std::erase_if(it->second,
+                    [&](const Tracked& t) { return t.fiber.fiber_id == self_.fiber_id; });
+      if (it->second.empty()) loop_.in_flight_.erase(it);
+    }
+
+   private:
+    ShardLoop& loop_;
+    std::uint64_t conn_;
+    FiberRef self_;
+  };
+
+  void cancel_connection(std::string_view sender, std::string_view conn_id) {
+    auto it = in_flight_.find(conn_number(conn_id));
+    if (it == in_flight_.end()) return;
+    std::size_t n = 0;
+    for (const auto& t : it->second)
+      if (t.sender == sender && hub_->cancel(t.fiber)) ++n;
+    stats_.cancelled.fetch_add(n, std::memory_order_relaxed);
+    spdlog::debug("shard {}: conn {} disconnected: {} request(s) cancelled", options_.index,
+                  conn_id, n);
   }
 
   // Mongrel2 spools bodies over its limit to a file: first a frame with

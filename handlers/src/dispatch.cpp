@@ -4,6 +4,7 @@
 #include <boost/context/detail/exception.hpp>
 
 #include "brubeck/handlers/http_error.hpp"
+#include "brubeck/pipeline/fiber_hub.hpp"
 
 namespace brubeck {
 
@@ -45,6 +46,8 @@ bool guarded(MessageHandler& h, const Request& request, F&& step) {
     return true;
   } catch (const forced_unwind&) {
     throw;
+  } catch (const FiberCancelled&) {
+    throw;  // the client went away: unwind, send nothing
   } catch (const HttpError& e) {
     spdlog::debug("{} {} (conn {}): {} {}", request.method(), request.path(), request.conn_id(),
                   e.status(), e.what());
@@ -111,6 +114,8 @@ Dispatched dispatch(const RouteTable& routes, const Request& request,
       reply = std::move(handler->response());
     return {std::move(reply), *method != Method::head};
   } catch (const forced_unwind&) {
+    throw;
+  } catch (const FiberCancelled&) {
     throw;
   } catch (const std::exception& e) {
     // Only a failing error page or allocation failure gets here.

@@ -19,6 +19,7 @@ struct FiberRecord {
   std::uint64_t wait_seq = 0;
   State state = State::idle;
   bool woken = false;  // how the last suspend() ended
+  bool cancelled = false;
   FiberRecord* next_ready = nullptr;
 };
 
@@ -112,6 +113,7 @@ FiberRef FiberHub::spawn(std::function<void()> fn) {
   r->id = next_fiber_id_++;
   r->wait_seq = 0;
   r->fn = std::move(fn);
+  r->cancelled = false;
   r->context = boost::context::fiber(
       std::allocator_arg, detail::PooledStack{stacks_.get()}, [r](boost::context::fiber&& caller) {
         r->caller = std::move(caller);
@@ -119,6 +121,8 @@ FiberRef FiberHub::spawn(std::function<void()> fn) {
           r->fn();
         } catch (const boost::context::detail::forced_unwind&) {
           throw;  // Boost's own unwinding of a destroyed fiber
+        } catch (const FiberCancelled&) {
+          // The normal end of a cancelled fiber: its stack has unwound.
         } catch (const std::exception& e) {
           spdlog::error("fiber {}: uncaught exception: {}", r->id, e.what());
         } catch (...) {
@@ -209,6 +213,8 @@ void FiberHub::yield() {
   // switch_out() inlined on `r`: push_ready's stores would make the compiler
   // reload running_ otherwise, on the hottest path of the hub.
   r->caller = std::move(r->caller).resume();
+  if (r->cancelled) [[unlikely]]
+    throw FiberCancelled{};
 }
 
 WaitToken FiberHub::prepare_wait() noexcept {
@@ -220,10 +226,25 @@ bool FiberHub::suspend(WaitToken token, std::optional<Clock::time_point> deadlin
   auto* r = running_;
   assert(token.record == r && token.wait_seq == r->wait_seq);
   if (deadline) timers_.push(Timer{*deadline, token});
+  if (r->cancelled) throw FiberCancelled{};
   r->state = State::waiting;
   r->woken = false;
   switch_out();
+  if (r->cancelled) throw FiberCancelled{};
   return r->woken;
+}
+
+bool FiberHub::cancel(FiberRef fiber) noexcept {
+  auto* r = fiber.record;
+  if (r == nullptr || r->id != fiber.fiber_id || r->state == State::done || r->state == State::idle)
+    return false;
+  r->cancelled = true;
+  if (r->state == State::waiting) {
+    r->state = State::ready;
+    ++r->wait_seq;  // any pending wake or timer for that wait is now stale
+    push_ready(r);
+  }
+  return true;
 }
 
 bool FiberHub::wake(WaitToken token) noexcept {

@@ -233,3 +233,34 @@ TEST(SingleShard, ServesWaitsAndDrainsWithoutARouter) {
 
 }  // namespace
 }  // namespace brubeck::testing
+
+namespace brubeck::testing {
+namespace {
+
+// A client that goes away makes Mongrel2 send a disconnect notice; the shard
+// cancels that connection's waiting fiber instead of finishing it.
+TEST(Disconnect, CancelsTheWaitingRequest) {
+  Mongrel2Server m2;
+  m2.start();
+  ChildProcess demo;
+  demo.start(binary_path("examples/brubeck_demo"),
+             {"--send-spec", m2.send_spec(), "--recv-spec", m2.recv_spec(), "--shards", "2",
+              "--no-pin", "--log-level", "debug"});
+  wait_for_handler(m2.http_port(), "/", &demo);
+  {
+    HttpConnection c(m2.http_port());
+    c.send_raw("GET /feed HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    std::this_thread::sleep_for(300ms);  // the request waits in its fiber
+  }                                      // closed by the client
+  bool cancelled = false;
+  for (int i = 0; i < 100 && !cancelled; ++i) {
+    cancelled = demo.output().find("disconnected: 1 request(s) cancelled") != std::string::npos;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(cancelled) << demo.output();
+  EXPECT_EQ(http_get(m2.http_port(), "/brubeck?name=still").body, "Take five, still!");
+  EXPECT_EQ(demo.stop(SIGTERM), 0);
+}
+
+}  // namespace
+}  // namespace brubeck::testing

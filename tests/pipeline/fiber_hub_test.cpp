@@ -170,3 +170,48 @@ TEST(FiberHub, ThisFiberOutsideAFiberThrows) {
 
 }  // namespace
 }  // namespace brubeck
+
+namespace brubeck {
+namespace {
+
+TEST(FiberHub, CancelUnwindsAWaitingFiber) {
+  FiberHub hub;
+  bool destroyed = false;
+  bool after_wait = false;
+  bool caught_as_std = false;
+  auto ref = hub.spawn([&] {
+    Flag f{&destroyed};
+    try {
+      hub.sleep_for(std::chrono::hours(1));
+    } catch (const std::exception&) {
+      caught_as_std = true;  // must not happen: cancellation is no std::exception
+    }
+    after_wait = true;
+  });
+  hub.run_ready();
+  EXPECT_TRUE(hub.cancel(ref));
+  hub.run_ready();
+  EXPECT_TRUE(destroyed);
+  EXPECT_FALSE(after_wait);
+  EXPECT_FALSE(caught_as_std);
+  EXPECT_EQ(hub.live(), 0u);
+  EXPECT_FALSE(hub.cancel(ref)) << "a finished fiber cannot be cancelled";
+}
+
+TEST(FiberHub, CancelBeforeStartThrowsAtTheFirstSuspension) {
+  FiberHub hub;
+  int steps = 0;
+  auto ref = hub.spawn([&] {
+    ++steps;  // runs: cancellation only acts at suspension points
+    hub.yield();
+    ++steps;
+  });
+  EXPECT_TRUE(hub.cancel(ref));
+  hub.run_ready();
+  hub.run_ready();
+  EXPECT_EQ(steps, 1);
+  EXPECT_EQ(hub.live(), 0u);
+}
+
+}  // namespace
+}  // namespace brubeck

@@ -1,7 +1,8 @@
 // Runs one request through the route table and a new handler object, on the
 // calling fiber, and returns the reply: no route is 404, a method the route
 // lacks is 405 with Allow, an escaping exception is 500 and one log line.
-// Throws nothing but Boost's forced_unwind (a fiber being torn down).
+// Throws nothing but Boost's forced_unwind (a fiber being torn down) and
+// FiberCancelled (the client disconnected): both mean "send nothing".
 #pragma once
 
 #include "brubeck/handlers/request.hpp"

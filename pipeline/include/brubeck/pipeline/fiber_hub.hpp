@@ -26,6 +26,11 @@ struct FiberOptions {
   std::size_t max_pooled_stacks = 4096;
 };
 
+// Thrown at a cancelled fiber's next suspension point, so its stack unwinds
+// cleanly. Deliberately not a std::exception: a handler's
+// `catch (const std::exception&)` must not swallow a cancellation.
+struct FiberCancelled {};
+
 namespace detail {
 struct FiberRecord;
 class StackPool;
@@ -83,6 +88,9 @@ class FiberHub {
   // Makes the waiting fiber ready. Returns false for a stale token.
   bool wake(WaitToken token) noexcept;
   void sleep_until(Clock::time_point deadline);
+  // Cancels the fiber: it throws FiberCancelled at its next suspension point
+  // (at once if it is waiting now). False if it has already finished.
+  bool cancel(FiberRef fiber) noexcept;
   void sleep_for(Clock::duration d) { sleep_until(Clock::now() + d); }
 
  private:
