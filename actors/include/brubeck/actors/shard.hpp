@@ -50,9 +50,9 @@ struct ShardStats {
   std::atomic<std::uint64_t> replies{0};
   std::atomic<std::uint64_t> malformed{0};
   std::atomic<std::uint64_t> disconnects{0};
-  std::atomic<std::uint64_t> ignored{0};   // JSON/XML socket messages without a handler
-  std::atomic<std::uint64_t> uploads{0};   // large uploads handed to handlers
-  std::atomic<std::uint64_t> rejected{0};  // answered by the shard itself (400, 413)
+  std::atomic<std::uint64_t> ignored{0};    // JSON/XML socket messages without a handler
+  std::atomic<std::uint64_t> uploads{0};    // large uploads handed to handlers
+  std::atomic<std::uint64_t> rejected{0};   // answered by the shard itself (400, 413)
   std::atomic<std::uint64_t> cancelled{0};  // requests whose client disconnected
 };
 
