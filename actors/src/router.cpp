@@ -118,7 +118,20 @@ Router::Router(caf::actor_system& system, zmq::context_t& zmq, RouterOptions opt
 Router::~Router() { stop(); }
 
 void Router::start() {
-  detail::start_loop_thread(thread_, [this](std::promise<void>& started) { run(started); });
+  detail::start_loop_thread(
+      thread_,
+      [this] {
+        auto loop = std::make_unique<RouterLoop>(system_, zmq_, options_, shards_, stats_);
+        handle_ = loop->handle();
+        return loop;
+      },
+      [](RouterLoop& loop) {
+        try {
+          loop.run();
+        } catch (const std::exception& e) {
+          spdlog::critical("router: event loop failed: {}", e.what());
+        }
+      });
 }
 
 caf::actor Router::handle() const { return handle_; }
@@ -128,23 +141,6 @@ void Router::stop() {
   if (handle_) caf::anon_send(handle_, detail::stop_atom::value);
   thread_.join();
   handle_ = nullptr;
-}
-
-void Router::run(std::promise<void>& started) {
-  std::unique_ptr<RouterLoop> loop;
-  try {
-    loop = std::make_unique<RouterLoop>(system_, zmq_, options_, shards_, stats_);
-    handle_ = loop->handle();
-  } catch (...) {
-    started.set_exception(std::current_exception());
-    return;
-  }
-  started.set_value();
-  try {
-    loop->run();
-  } catch (const std::exception& e) {
-    spdlog::critical("router: event loop failed: {}", e.what());
-  }
 }
 
 }  // namespace brubeck

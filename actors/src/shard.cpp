@@ -40,10 +40,6 @@ Shard::~Shard() {
   }
 }
 
-void Shard::start() {
-  detail::start_loop_thread(thread_, [this](std::promise<void>& started) { run(started); });
-}
-
 caf::actor Shard::handle() const { return handle_ ? *handle_ : caf::actor{}; }
 
 void Shard::drain(std::chrono::milliseconds grace) {
@@ -421,25 +417,25 @@ class ShardLoop final : public ReplyChannel {
 
 }  // namespace
 
-void Shard::run(std::promise<void>& started) {
-  std::unique_ptr<ShardLoop> loop;
-  try {
-    if (options_.pin) pin_to_core(options_.index);
-    loop = std::make_unique<ShardLoop>(system_, zmq_, options_, std::move(routes_), stats_);
-    handle_ = std::make_unique<caf::actor>(loop->handle());
-  } catch (...) {
-    started.set_exception(std::current_exception());
-    return;
-  }
-  started.set_value();
-  try {
-    loop->run();
-  } catch (const std::exception& e) {
-    spdlog::critical("shard {}: event loop failed: {}", options_.index, e.what());
-    loop->fail();
-  }
-  loop.reset();
-  spdlog::debug("shard {}: stopped", options_.index);
+void Shard::start() {
+  detail::start_loop_thread(
+      thread_,
+      [this] {
+        if (options_.pin) pin_to_core(options_.index);
+        auto loop =
+            std::make_unique<ShardLoop>(system_, zmq_, options_, std::move(routes_), stats_);
+        handle_ = std::make_unique<caf::actor>(loop->handle());
+        return loop;
+      },
+      [this](ShardLoop& loop) {
+        try {
+          loop.run();
+        } catch (const std::exception& e) {
+          spdlog::critical("shard {}: event loop failed: {}", options_.index, e.what());
+          loop.fail();
+        }
+        spdlog::debug("shard {}: stopped", options_.index);
+      });
 }
 
 }  // namespace brubeck

@@ -8,12 +8,24 @@
 
 namespace brubeck::detail {
 
-// `body(started)` must fulfil `started` once set up (or fail it), then loop.
-template <class Body>
-void start_loop_thread(std::thread& thread, Body body) {
+// Runs `setup()` on the new thread; its result (the loop, owned by that
+// thread) goes to `run`, which is called only once start() has returned.
+// An exception from setup() is rethrown here, after the thread has ended.
+template <class Setup, class Run>
+void start_loop_thread(std::thread& thread, Setup setup, Run run) {
   std::promise<void> started;
   auto ready = started.get_future();
-  thread = std::thread([&started, body]() mutable { body(started); });
+  thread = std::thread([&started, setup, run]() mutable {
+    decltype(setup()) loop;
+    try {
+      loop = setup();
+    } catch (...) {
+      started.set_exception(std::current_exception());
+      return;
+    }
+    started.set_value();  // `started` dies with start(): not touched again
+    run(*loop);
+  });
   try {
     ready.get();
   } catch (...) {

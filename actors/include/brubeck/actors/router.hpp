@@ -6,7 +6,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <future>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -57,8 +56,6 @@ class Router {
   const RouterStats& stats() const noexcept { return stats_; }
 
  private:
-  void run(std::promise<void>& started);
-
   caf::actor_system& system_;
   zmq::context_t& zmq_;
   RouterOptions options_;

@@ -9,7 +9,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <future>
 #include <memory>
 #include <string>
 #include <thread>
@@ -78,8 +77,6 @@ class Shard {
   const ShardStats& stats() const noexcept { return stats_; }
 
  private:
-  void run(std::promise<void>& started);
-
   caf::actor_system& system_;
   zmq::context_t& zmq_;
   ShardOptions options_;
