@@ -1,6 +1,13 @@
-// Fiber costs: a switch through the hub against a raw Boost.Context resume in
-// the same run (target: hub ≤ 2× raw), and spawn-to-finish with recycled
-// guarded stacks against creating a raw fiber on a fresh guarded stack.
+// Fiber costs per fiber resumed (items = fibers that got to run once):
+//  - raw ping-pong: main resumes each fiber in turn and the fiber resumes
+//    main straight back, from loop bodies with no function frame around the
+//    switches: one `resume()` round trip, the floor of Boost.Context.
+//  - raw ring: each fiber passes control to the next from inside a function
+//    (as every scheduler's yield does), filing the continuation it receives.
+//  - the hub: fibers yield; the hub switches straight to the next ready one
+//    and only the last of the batch returns to run_ready().
+// Spawn-to-finish with recycled guarded stacks is compared with creating a
+// raw fiber on a fresh guarded stack.
 #include <benchmark/benchmark.h>
 
 #include <boost/context/fiber.hpp>
@@ -12,9 +19,7 @@
 
 namespace ctx = boost::context;
 
-// Round trips main → fiber → main over N fibers in turn: the least a hub
-// switch can cost. Items = switches, so the two benchmarks compare per item.
-static void BM_raw_fiber_switch(benchmark::State& state) {
+static void BM_raw_pingpong_switch(benchmark::State& state) {
   std::vector<ctx::fiber> fibers;
   for (int i = 0; i < state.range(0); ++i)
     fibers.emplace_back([](ctx::fiber&& main) {
@@ -25,10 +30,49 @@ static void BM_raw_fiber_switch(benchmark::State& state) {
     for (auto& f : fibers) f = std::move(f).resume();
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
-BENCHMARK(BM_raw_fiber_switch)->Arg(1)->Arg(64);
+BENCHMARK(BM_raw_pingpong_switch)->Arg(1)->Arg(64);
 
-// The same round trips through the hub: yield, ready queue, resume; the
-// reactor runs ready fibers in such batches.
+namespace {
+// Fiber i hands over to fiber i+1 (the last one to main); whoever runs next
+// files the continuation it was handed into the slot of the one that left.
+struct Ring {
+  std::vector<ctx::fiber> fibers;
+  ctx::fiber main;
+  int from = -1;  // -1: main
+
+  void file(int self, ctx::fiber&& c) {
+    (from < 0 ? main : fibers[from]) = std::move(c);
+    from = self;
+  }
+  [[gnu::noinline]] void pass(int i) {
+    auto& next = i + 1 == static_cast<int>(fibers.size()) ? main : fibers[i + 1];
+    from = i;
+    auto c = std::move(next).resume();
+    file(i, std::move(c));
+  }
+};
+}  // namespace
+
+static void BM_raw_ring_switch(benchmark::State& state) {
+  Ring ring;
+  ring.fibers.reserve(state.range(0));
+  for (int i = 0; i < state.range(0); ++i)
+    ring.fibers.emplace_back([&ring, i](ctx::fiber&& from) {
+      ring.file(i, std::move(from));
+      for (;;) ring.pass(i);
+      return ctx::fiber{};
+    });
+  for (auto _ : state) {
+    ring.from = -1;
+    auto c = std::move(ring.fibers[0]).resume();
+    ring.fibers[ring.from] = std::move(c);
+  }
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+  ring.fibers.clear();  // unwinds the fibers before `main` goes
+}
+BENCHMARK(BM_raw_ring_switch)->Arg(1)->Arg(64);
+
+// One batch of run_ready(): hub → fiber 1 → … → fiber N → hub.
 static void BM_hub_fiber_switch(benchmark::State& state) {
   brubeck::FiberHub hub;
   bool stop = false;

@@ -12,8 +12,9 @@ namespace detail {
 struct FiberRecord {
   enum class State : std::uint8_t { idle, ready, running, waiting, done };
 
-  boost::context::fiber context;  // the fiber, while it is not running
-  boost::context::fiber caller;   // the hub, while the fiber runs
+  // This context's continuation while it is not running (for the hub's own
+  // record: run_ready's caller while fibers run).
+  boost::context::fiber context;
   std::function<void()> fn;
   std::uint64_t id = 0;
   std::uint64_t wait_seq = 0;
@@ -71,7 +72,8 @@ using State = FiberRecord::State;
 
 FiberHub::FiberHub(FiberOptions options)
     : options_(options),
-      stacks_(std::make_unique<detail::StackPool>(options.stack_size, options.max_pooled_stacks)) {}
+      stacks_(std::make_unique<detail::StackPool>(options.stack_size, options.max_pooled_stacks)),
+      hub_record_(std::make_unique<FiberRecord>()) {}
 
 FiberHub::~FiberHub() {
   // Destroying a suspended fiber unwinds its stack (forced_unwind), so the
@@ -115,8 +117,9 @@ FiberRef FiberHub::spawn(std::function<void()> fn) {
   r->fn = std::move(fn);
   r->cancelled = false;
   r->context = boost::context::fiber(
-      std::allocator_arg, detail::PooledStack{stacks_.get()}, [r](boost::context::fiber&& caller) {
-        r->caller = std::move(caller);
+      std::allocator_arg, detail::PooledStack{stacks_.get()},
+      [this, r](boost::context::fiber&& from) {
+        on_resumed(std::move(from));
         try {
           r->fn();
         } catch (const boost::context::detail::forced_unwind&) {
@@ -130,7 +133,9 @@ FiberRef FiberHub::spawn(std::function<void()> fn) {
         }
         r->fn = nullptr;  // captures die on this stack, while the hub is valid
         r->state = State::done;
-        return std::move(r->caller);
+        // Boost frees this stack on top of the next context; that context's
+        // on_resumed() then recycles the record.
+        return std::move(pick_next(r)->context);
       });
   r->state = State::ready;
   push_ready(r);
@@ -155,23 +160,41 @@ FiberRecord* FiberHub::pop_ready() noexcept {
 }
 
 std::size_t FiberHub::run_ready(std::size_t max) {
-  std::size_t n = 0;
+  if (ready_head_ == nullptr || max == 0) return 0;
   auto* const outer = detail::tl_running_hub;
   detail::tl_running_hub = this;
-  while (n < max && ready_head_ != nullptr) {
-    auto* r = pop_ready();
-    running_ = r;
-    r->state = State::running;
-    r->context = std::move(r->context).resume();
-    if (r->state == State::done) [[unlikely]] {
-      --live_;
-      release_record(r);
-    }
-    ++n;
-  }
+  batch_left_ = max;
+  auto* const first = pick_next(hub_record_.get());
+  // The fibers pass control among themselves; the last one of the batch
+  // (or the first with nothing ready after it) switches back here.
+  on_resumed(std::move(first->context).resume());
   running_ = nullptr;
   detail::tl_running_hub = outer;
-  return n;
+  return max - batch_left_;
+}
+
+FiberRecord* FiberHub::pick_next(FiberRecord* from) noexcept {
+  switched_from_ = from;
+  if (batch_left_ == 0 || ready_head_ == nullptr) [[unlikely]] {
+    running_ = nullptr;
+    return hub_record_.get();
+  }
+  --batch_left_;
+  auto* next = pop_ready();
+  next->state = State::running;
+  running_ = next;
+  return next;
+}
+
+void FiberHub::on_resumed(boost::context::fiber&& continuation) noexcept {
+  auto* from = switched_from_;
+  if (from->state == State::done) [[unlikely]] {
+    // `continuation` is empty: Boost has already freed that fiber's stack.
+    --live_;
+    release_record(from);
+    return;
+  }
+  from->context = std::move(continuation);
 }
 
 std::size_t FiberHub::fire_timers(Clock::time_point now) {
@@ -200,19 +223,19 @@ FiberHub* FiberHub::current() noexcept { return detail::tl_running_hub; }
 
 FiberRef FiberHub::self() const noexcept { return {running_, running_ ? running_->id : 0}; }
 
-void FiberHub::switch_out() {
-  auto* r = running_;
-  assert(r != nullptr && "a hub wait called outside a fiber");
-  r->caller = std::move(r->caller).resume();
+void FiberHub::switch_out(FiberRecord* from) {
+  assert(from != nullptr && "a hub wait called outside a fiber");
+  auto* next = pick_next(from);
+  if (next == from) return;  // it was the only ready fiber: no switch at all
+  // Whoever switches back to `from` has already made it running_.
+  on_resumed(std::move(next->context).resume());
 }
 
 void FiberHub::yield() {
   auto* r = running_;
   r->state = State::ready;
   push_ready(r);
-  // switch_out() inlined on `r`: push_ready's stores would make the compiler
-  // reload running_ otherwise, on the hottest path of the hub.
-  r->caller = std::move(r->caller).resume();
+  switch_out(r);
   if (r->cancelled) [[unlikely]]
     throw FiberCancelled{};
 }
@@ -229,7 +252,7 @@ bool FiberHub::suspend(WaitToken token, std::optional<Clock::time_point> deadlin
   if (r->cancelled) throw FiberCancelled{};
   r->state = State::waiting;
   r->woken = false;
-  switch_out();
+  switch_out(r);
   if (r->cancelled) throw FiberCancelled{};
   return r->woken;
 }

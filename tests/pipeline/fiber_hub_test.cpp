@@ -215,3 +215,40 @@ TEST(FiberHub, CancelBeforeStartThrowsAtTheFirstSuspension) {
 
 }  // namespace
 }  // namespace brubeck
+
+namespace brubeck {
+namespace {
+
+// Fibers hand over to each other directly; the batch limit still holds, and
+// a fiber that yields with nobody else ready simply carries on.
+TEST(FiberHub, BatchLimitHoldsAcrossDirectHandovers) {
+  FiberHub hub;
+  std::string trace;
+  for (char c : {'a', 'b', 'c'})
+    hub.spawn([&trace, &hub, c] {
+      trace += c;
+      hub.yield();
+      trace += c;
+    });
+  EXPECT_EQ(hub.run_ready(2), 2u);
+  EXPECT_EQ(trace, "ab");
+  EXPECT_EQ(hub.run_ready(4), 4u);
+  EXPECT_EQ(trace, "abcabc");
+  EXPECT_EQ(hub.live(), 0u);
+
+  int rounds = 0;
+  hub.spawn([&] {
+    for (int i = 0; i < 5; ++i) {
+      ++rounds;
+      hub.yield();
+    }
+  });
+  EXPECT_EQ(hub.run_ready(3), 3u);
+  EXPECT_EQ(rounds, 3);
+  EXPECT_EQ(hub.run_ready(), 3u);
+  EXPECT_EQ(rounds, 5);
+  EXPECT_EQ(hub.live(), 0u);
+}
+
+}  // namespace
+}  // namespace brubeck

@@ -17,6 +17,10 @@
 #include <queue>
 #include <vector>
 
+namespace boost::context {
+class fiber;
+}
+
 namespace brubeck {
 
 using Clock = std::chrono::steady_clock;
@@ -102,7 +106,14 @@ class FiberHub {
 
   detail::FiberRecord* acquire_record();
   void release_record(detail::FiberRecord* r);
-  void switch_out();  // from the running fiber back to the hub
+  // Leaves the running fiber `from`: straight into the next ready fiber while
+  // the batch allows (one context switch, not two through the hub), else
+  // back to the hub.
+  void switch_out(detail::FiberRecord* from);
+  // Runs first on whichever context was just resumed: files the continuation
+  // of the context that switched away into that context's record.
+  void on_resumed(boost::context::fiber&& continuation) noexcept;
+  detail::FiberRecord* pick_next(detail::FiberRecord* from) noexcept;
   // The ready queue is an intrusive FIFO: no allocation on the switch path.
   void push_ready(detail::FiberRecord* r) noexcept;
   detail::FiberRecord* pop_ready() noexcept;
@@ -115,6 +126,11 @@ class FiberHub {
   detail::FiberRecord* ready_tail_ = nullptr;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
   detail::FiberRecord* running_ = nullptr;
+  // The hub's own context (run_ready's caller), as a record so that every
+  // switch, fiber or hub, is filed the same way.
+  std::unique_ptr<detail::FiberRecord> hub_record_;
+  detail::FiberRecord* switched_from_ = nullptr;
+  std::size_t batch_left_ = 0;
   std::uint64_t next_fiber_id_ = 1;
   std::size_t live_ = 0;
 };
