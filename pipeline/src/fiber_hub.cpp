@@ -22,6 +22,9 @@ struct FiberRecord {
   bool woken = false;  // how the last suspend() ended
   bool cancelled = false;
   FiberRecord* next_ready = nullptr;
+  bool uninterruptible = false;  // in suspend_uninterruptible()
+  Clock::time_point deadline = Clock::time_point::max();
+  WaitToken joiner;  // who waits for this fiber to end
 };
 
 // Guarded stacks, kept for reuse: mmap + mprotect per request would dominate
@@ -76,6 +79,7 @@ FiberHub::FiberHub(FiberOptions options)
       hub_record_(std::make_unique<FiberRecord>()) {}
 
 FiberHub::~FiberHub() {
+  destroying_ = true;  // joins on the unwinding stacks must not wait
   // Destroying a suspended fiber unwinds its stack (forced_unwind), so the
   // objects living on it are destroyed properly.
   for (auto& r : records_) {
@@ -116,6 +120,8 @@ FiberRef FiberHub::spawn(std::function<void()> fn) {
   r->wait_seq = 0;
   r->fn = std::move(fn);
   r->cancelled = false;
+  r->deadline = Clock::time_point::max();
+  r->joiner = {};
   r->context = boost::context::fiber(
       std::allocator_arg, detail::PooledStack{stacks_.get()},
       [this, r](boost::context::fiber&& from) {
@@ -133,6 +139,7 @@ FiberRef FiberHub::spawn(std::function<void()> fn) {
         }
         r->fn = nullptr;  // captures die on this stack, while the hub is valid
         r->state = State::done;
+        if (r->joiner.record != nullptr) wake(r->joiner);
         // Boost frees this stack on top of the next context; that context's
         // on_resumed() then recycles the record.
         return std::move(pick_next(r)->context);
@@ -245,16 +252,71 @@ WaitToken FiberHub::prepare_wait() noexcept {
   return {r, r->id, ++r->wait_seq};
 }
 
-bool FiberHub::suspend(WaitToken token, std::optional<Clock::time_point> deadline) {
+bool FiberHub::suspend_impl(WaitToken token, std::optional<Clock::time_point> deadline) {
   auto* r = running_;
   assert(token.record == r && token.wait_seq == r->wait_seq);
   if (deadline) timers_.push(Timer{*deadline, token});
-  if (r->cancelled) throw FiberCancelled{};
   r->state = State::waiting;
   r->woken = false;
   switch_out(r);
-  if (r->cancelled) throw FiberCancelled{};
   return r->woken;
+}
+
+bool FiberHub::suspend(WaitToken token, std::optional<Clock::time_point> deadline) {
+  auto* r = running_;
+  if (r->cancelled) [[unlikely]]
+    throw FiberCancelled{};
+  auto limit = deadline;
+  bool by_fiber_deadline = false;
+  if (r->deadline != Clock::time_point::max() && (!limit || r->deadline <= *limit)) {
+    limit = r->deadline;
+    by_fiber_deadline = true;
+    if (r->deadline <= Clock::now()) throw DeadlineExceeded{};
+  }
+  bool woken = suspend_impl(token, limit);
+  if (r->cancelled) [[unlikely]]
+    throw FiberCancelled{};
+  if (!woken && by_fiber_deadline) throw DeadlineExceeded{};
+  return woken;
+}
+
+bool FiberHub::suspend_uninterruptible(WaitToken token, std::optional<Clock::time_point> deadline) {
+  auto* r = running_;
+  r->uninterruptible = true;  // cancel() marks the fiber but leaves this wait alone
+  bool woken = suspend_impl(token, deadline);
+  r->uninterruptible = false;
+  return woken;
+}
+
+void FiberHub::set_deadline(FiberRef fiber, Clock::time_point deadline) noexcept {
+  auto* r = fiber.record;
+  if (r != nullptr && r->id == fiber.fiber_id) r->deadline = deadline;
+}
+
+Clock::time_point FiberHub::deadline() const noexcept {
+  return running_ != nullptr ? running_->deadline : Clock::time_point::max();
+}
+
+FiberRef FiberHub::spawn_child(std::function<void()> fn) {
+  auto d = deadline();
+  auto ref = spawn(std::move(fn));
+  ref.record->deadline = d;
+  return ref;
+}
+
+bool FiberHub::finished(FiberRef fiber) const noexcept {
+  auto* r = fiber.record;
+  return r == nullptr || r->id != fiber.fiber_id || r->state == State::done ||
+         r->state == State::idle;
+}
+
+void FiberHub::join(FiberRef fiber) {
+  if (destroying_) return;
+  while (!finished(fiber)) {
+    auto token = prepare_wait();
+    fiber.record->joiner = token;
+    suspend_uninterruptible(token);
+  }
 }
 
 bool FiberHub::cancel(FiberRef fiber) noexcept {
@@ -262,7 +324,7 @@ bool FiberHub::cancel(FiberRef fiber) noexcept {
   if (r == nullptr || r->id != fiber.fiber_id || r->state == State::done || r->state == State::idle)
     return false;
   r->cancelled = true;
-  if (r->state == State::waiting) {
+  if (r->state == State::waiting && !r->uninterruptible) {
     r->state = State::ready;
     ++r->wait_seq;  // any pending wake or timer for that wait is now stale
     push_ready(r);
@@ -295,6 +357,10 @@ FiberHub& hub() {
 void yield() { hub().yield(); }
 void sleep_until(Clock::time_point deadline) { hub().sleep_until(deadline); }
 void sleep_for(Clock::duration d) { hub().sleep_for(d); }
+Clock::time_point deadline() {
+  auto* h = FiberHub::current();
+  return h != nullptr ? h->deadline() : Clock::time_point::max();
+}
 }  // namespace this_fiber
 
 }  // namespace brubeck

@@ -14,9 +14,76 @@ namespace {
 [[noreturn]] void throw_errno(const char* what) {
   throw std::system_error(errno, std::generic_category(), what);
 }
+thread_local Reactor* tl_current_reactor = nullptr;
 }  // namespace
 
-Reactor::Reactor(FiberHub* hub, ReactorOptions options) : hub_(hub), options_(options) {
+Reactor* Reactor::current() noexcept { return tl_current_reactor; }
+
+void Reactor::update_fd_wait(int fd, FdWaiters& w) {
+  std::uint32_t want = (w.in.record != nullptr ? EPOLLIN | EPOLLRDHUP : 0u) |
+                       (w.out.record != nullptr ? EPOLLOUT : 0u);
+  if (want == w.registered) return;
+  epoll_event ev{};
+  ev.events = want;
+  ev.data.fd = fd;
+  int op = w.registered == 0 ? EPOLL_CTL_ADD : want == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+  if (::epoll_ctl(epoll_fd_, op, fd, &ev) != 0) throw_errno("epoll_ctl (fd wait)");
+  w.registered = want;
+}
+
+bool Reactor::wait_fd(int fd, std::uint32_t events, std::optional<Clock::time_point> deadline) {
+  if (hub_ == nullptr || FiberHub::current() != hub_)
+    throw std::logic_error("brubeck: wait_fd called outside a fiber of this reactor");
+  if (fds_.count(fd) != 0) throw std::logic_error("brubeck: wait_fd on an fd owned by add_fd");
+  auto& w = fd_waits_[fd];
+  bool in = (events & EPOLLIN) != 0;
+  bool out = (events & EPOLLOUT) != 0;
+  if ((in && w.in.record != nullptr) || (out && w.out.record != nullptr))
+    throw std::logic_error("brubeck: two fibers wait on the same fd and direction");
+  auto token = hub_->prepare_wait();
+  if (in) w.in = token;
+  if (out) w.out = token;
+  struct Done {
+    Reactor* self;
+    int fd;
+    bool in, out;
+    ~Done() {
+      auto it = self->fd_waits_.find(fd);
+      if (it == self->fd_waits_.end()) return;
+      if (in) it->second.in = {};
+      if (out) it->second.out = {};
+      try {
+        self->update_fd_wait(fd, it->second);
+      } catch (const std::exception&) {
+        // The fd was closed under us: epoll forgot it already.
+        it->second.registered = 0;
+      }
+      if (it->second.registered == 0) self->fd_waits_.erase(it);
+    }
+  } done{this, fd, in, out};
+  update_fd_wait(fd, w);
+  return hub_->suspend(token, deadline);
+}
+
+void Reactor::on_fd_wait_ready(int fd, std::uint32_t events) noexcept {
+  auto it = fd_waits_.find(fd);
+  if (it == fd_waits_.end()) return;
+  constexpr std::uint32_t kBroken = EPOLLHUP | EPOLLERR;
+  if ((events & (EPOLLIN | EPOLLRDHUP | kBroken)) != 0 && it->second.in.record != nullptr)
+    hub_->wake(it->second.in);
+  if ((events & (EPOLLOUT | kBroken)) != 0 && it->second.out.record != nullptr)
+    hub_->wake(it->second.out);
+}
+
+bool ReactorAnchor::post(std::unique_ptr<Task> task) noexcept {
+  std::lock_guard lock(mutex_);
+  if (reactor_ == nullptr) return false;
+  reactor_->post(std::move(task));
+  return true;
+}
+
+Reactor::Reactor(FiberHub* hub, ReactorOptions options)
+    : hub_(hub), options_(options), anchor_(std::make_shared<ReactorAnchor>(this)) {
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) throw_errno("epoll_create1");
   event_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -31,6 +98,10 @@ Reactor::Reactor(FiberHub* hub, ReactorOptions options) : hub_(hub), options_(op
 }
 
 Reactor::~Reactor() {
+  {
+    std::lock_guard lock(anchor_->mutex_);
+    anchor_->reactor_ = nullptr;
+  }
   // Tasks never run are destroyed, so whatever they own is released.
   for (auto* list : {backlog_, inbox_.exchange(nullptr)}) {
     for (auto* t = list; t != nullptr;) {
@@ -115,6 +186,12 @@ void Reactor::run() {
   constexpr int kMaxEvents = 64;
   epoll_event events[kMaxEvents];
   auto idle_since = Clock::now();
+  auto* const outer = tl_current_reactor;
+  tl_current_reactor = this;
+  struct Restore {
+    Reactor* outer;
+    ~Restore() { tl_current_reactor = outer; }
+  } restore{outer};
   while (!stop_.load(std::memory_order_acquire)) {
     bool busy = drain_inbox();
     busy |= backlog_ != nullptr;
@@ -155,7 +232,11 @@ void Reactor::run() {
         continue;
       }
       auto it = fds_.find(fd);
-      if (it == fds_.end()) continue;
+      if (it == fds_.end()) {
+        on_fd_wait_ready(fd, events[i].events);
+        idle_since = Clock::now();
+        continue;
+      }
       auto cb = it->second;  // the callback may remove its own fd
       try {
         cb(events[i].events);

@@ -17,6 +17,8 @@
 #include <queue>
 #include <vector>
 
+#include "brubeck/pipeline/errors.hpp"
+
 namespace boost::context {
 class fiber;
 }
@@ -87,8 +89,14 @@ class FiberHub {
   // Token for the next suspend(): hand it to whoever will wake this fiber.
   WaitToken prepare_wait() noexcept;
   // Suspends until wake(token) (token from prepare_wait) or the deadline;
-  // returns true when woken, false on timeout.
+  // returns true when woken, false on timeout. Throws DeadlineExceeded when
+  // the fiber's own deadline (set_deadline) passes first, FiberCancelled when
+  // the fiber is cancelled.
   bool suspend(WaitToken token, std::optional<Clock::time_point> deadline = std::nullopt);
+  // The same, deaf to cancellation and to the fiber's deadline: for waits
+  // that must finish, such as joining children while unwinding.
+  bool suspend_uninterruptible(WaitToken token,
+                               std::optional<Clock::time_point> deadline = std::nullopt);
   // Makes the waiting fiber ready. Returns false for a stale token.
   bool wake(WaitToken token) noexcept;
   void sleep_until(Clock::time_point deadline);
@@ -97,12 +105,26 @@ class FiberHub {
   bool cancel(FiberRef fiber) noexcept;
   void sleep_for(Clock::duration d) { sleep_until(Clock::now() + d); }
 
+  // A fiber's deadline bounds every suspend() it makes from then on (a
+  // request's deadline); children spawned by spawn_child() inherit it.
+  void set_deadline(FiberRef fiber, Clock::time_point deadline) noexcept;
+  // The running fiber's deadline (Clock::time_point::max() when none).
+  Clock::time_point deadline() const noexcept;
+  // Spawns a fiber with the running fiber's deadline (or none outside one).
+  FiberRef spawn_child(std::function<void()> fn);
+  // Suspends (uninterruptibly) until `fiber` has finished; returns at once
+  // if it already has. One joiner per fiber.
+  void join(FiberRef fiber);
+  bool finished(FiberRef fiber) const noexcept;
+
  private:
   struct Timer {
     Clock::time_point deadline;
     WaitToken token;
     bool operator>(const Timer& o) const noexcept { return deadline > o.deadline; }
   };
+
+  bool suspend_impl(WaitToken token, std::optional<Clock::time_point> deadline);
 
   detail::FiberRecord* acquire_record();
   void release_record(detail::FiberRecord* r);
@@ -131,6 +153,7 @@ class FiberHub {
   std::unique_ptr<detail::FiberRecord> hub_record_;
   detail::FiberRecord* switched_from_ = nullptr;
   std::size_t batch_left_ = 0;
+  bool destroying_ = false;
   std::uint64_t next_fiber_id_ = 1;
   std::size_t live_ = 0;
 };
@@ -140,6 +163,8 @@ namespace this_fiber {
 void yield();
 void sleep_until(Clock::time_point deadline);
 void sleep_for(Clock::duration d);
+// The calling fiber's deadline; Clock::time_point::max() when it has none.
+Clock::time_point deadline();
 }  // namespace this_fiber
 
 }  // namespace brubeck

@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -29,6 +31,24 @@ class Task {
  private:
   friend class Reactor;
   Task* next_ = nullptr;  // intrusive link of the lock-free inbox
+};
+
+class Reactor;
+
+// A handle to post to a reactor that may be gone by then (a worker thread
+// finishing late): posts after the reactor's destruction are dropped.
+class ReactorAnchor {
+ public:
+  explicit ReactorAnchor(Reactor* r) : reactor_(r) {}
+  // False when the reactor is gone (the task is destroyed, not run).
+  bool post(std::unique_ptr<Task> task) noexcept;
+  template <class F>
+  bool post_fn(F&& f);
+
+ private:
+  friend class Reactor;
+  std::mutex mutex_;
+  Reactor* reactor_;
 };
 
 struct ReactorOptions {
@@ -75,6 +95,17 @@ class Reactor {
   bool stopping() const noexcept { return stop_.load(std::memory_order_acquire); }
 
   FiberHub* hub() const noexcept { return hub_; }
+  const std::shared_ptr<ReactorAnchor>& anchor() const noexcept { return anchor_; }
+  // The reactor whose run() is on the calling thread, or nullptr.
+  static Reactor* current() noexcept;
+
+  // From a fiber of this reactor's hub: suspends until `fd` is ready for
+  // `events` (EPOLLIN and/or EPOLLOUT; hang-ups and errors count as ready) or
+  // the deadline passes (false). The fiber's own deadline applies as well.
+  // One reading and one writing fiber per fd at a time; the fd must not be
+  // registered with add_fd().
+  bool wait_fd(int fd, std::uint32_t events,
+               std::optional<Clock::time_point> deadline = std::nullopt);
 
  private:
   bool drain_inbox();
@@ -82,6 +113,7 @@ class Reactor {
 
   FiberHub* hub_;
   ReactorOptions options_;
+  std::shared_ptr<ReactorAnchor> anchor_;
   int epoll_fd_ = -1;
   int event_fd_ = -1;
   std::atomic<Task*> inbox_{nullptr};
@@ -89,7 +121,24 @@ class Reactor {
   std::atomic<bool> sleeping_{false};
   std::atomic<bool> stop_{false};
   std::unordered_map<int, std::function<void(std::uint32_t)>> fds_;
+  struct FdWaiters {
+    WaitToken in, out;
+    std::uint32_t registered = 0;
+  };
+  void on_fd_wait_ready(int fd, std::uint32_t events) noexcept;
+  void update_fd_wait(int fd, FdWaiters& w);
+  std::unordered_map<int, FdWaiters> fd_waits_;
   std::vector<std::function<bool()>> poll_hooks_;
 };
+
+template <class F>
+bool ReactorAnchor::post_fn(F&& f) {
+  struct Fn final : Task {
+    explicit Fn(F&& g) : fn(std::forward<F>(g)) {}
+    void run() override { fn(); }
+    std::decay_t<F> fn;
+  };
+  return post(std::make_unique<Fn>(std::forward<F>(f)));
+}
 
 }  // namespace brubeck
