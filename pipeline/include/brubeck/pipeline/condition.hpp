@@ -3,6 +3,7 @@
 // fibers wait to see set).
 #pragma once
 
+#include <concepts>
 #include <mutex>
 
 #include "brubeck/pipeline/mutex.hpp"
@@ -29,6 +30,7 @@ class ConditionVariable {
     return waiters_.wait(node, deadline) || node.granted;
   }
   template <class Predicate>
+  requires std::predicate<Predicate&>
   bool wait(std::unique_lock<Mutex>& lock, Predicate ready,
             std::optional<Clock::time_point> deadline = std::nullopt) {
     while (!ready())
