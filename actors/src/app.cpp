@@ -9,11 +9,14 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/atom.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/send.hpp>
 #include <zmq.hpp>
 
 #include "brubeck/actors/router.hpp"
 #include "brubeck/actors/supervisor.hpp"
 #include "brubeck/pipeline/log.hpp"
+#include "brubeck/pipeline/offload.hpp"
 
 namespace brubeck {
 
@@ -62,6 +65,7 @@ int App::run() {
   cfg.set("scheduler.max-threads", std::size_t{1});
   caf::actor_system system{cfg};
   zmq::context_t zmq{1};
+  OffloadPool::configure_default(config_.offload_threads, config_.offload_queue);
 
   int code = 0;
   {
@@ -70,8 +74,25 @@ int App::run() {
       stop_requested_.store(true);
     });
     std::unique_ptr<Router> router;
+    auto actors = std::make_shared<ActorDirectory>();
+    // User actors end with run(): before the system, which waits for them.
+    struct StopActors {
+      std::shared_ptr<ActorDirectory>& actors;
+      ~StopActors() {
+        for (auto& [name, handle] : *actors)
+          caf::anon_send_exit(handle, caf::exit_reason::user_shutdown);
+        actors->clear();
+      }
+    } stop_actors{actors};
     try {
+      for (auto& [name, spawn] : actor_factories_) {
+        auto handle = spawn(system);
+        if (!handle) throw std::runtime_error("actor '" + name + "' could not be spawned");
+        if (!actors->emplace(name, std::move(handle)).second)
+          throw std::runtime_error("two actors named '" + name + "'");
+      }
       ShardOptions base;
+      base.actors = actors;
       base.recv_specs = config_.recv_specs;
       base.pub_hwm = static_cast<int>(config_.pub_hwm);
       base.pin = config_.pin_threads;
@@ -85,6 +106,7 @@ int App::run() {
       settings->mongrel2_chroot = config_.mongrel2_chroot;
       settings->upload_store = config_.upload_store_path();
       settings->error_page = error_page_;
+      settings->request_timeout = config_.request_timeout;
       base.settings = std::move(settings);
       // One shard has nothing to route: it pulls from Mongrel2 itself.
       const bool direct = config_.shard_count() == 1;

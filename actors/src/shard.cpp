@@ -149,12 +149,14 @@ class ShardLoop final : public ReplyChannel {
       return false;
     });
     binding_ = std::make_unique<detail::LoopActorBinding>(system, reactor_, behavior());
+    detail::set_current_requester(binding_->self(), options_.actors.get());
   }
 
   // Ends the actor with an error, so the supervisor sees a failed shard.
   void fail() { binding_->shutdown(caf::make_error(caf::sec::runtime_error)); }
 
   ~ShardLoop() {
+    detail::set_current_requester(nullptr, nullptr);
     binding_->shutdown();
     // Fibers still alive unwind now, while everything they may touch exists.
     hub_.reset();

@@ -52,9 +52,11 @@ std::vector<std::string> split_specs(const std::string& text) {
 }
 
 // Keys accepted in the TOML file, so a misspelt one is an error, not ignored.
-const char* const kFileKeys[] = {"send_specs", "recv_specs",  "shards",
-                                 "stack_size", "grace_ms",    "idle_poll_us",
-                                 "pub_hwm",    "pin_threads", "log_level"};
+const char* const kFileKeys[] = {
+    "send_specs",   "recv_specs",         "shards",          "stack_size",
+    "grace_ms",     "idle_poll_us",       "pub_hwm",         "pin_threads",
+    "log_level",    "cookie_secrets",     "max_body_bytes",  "mongrel2_chroot",
+    "upload_store", "request_timeout_ms", "offload_threads", "offload_queue"};
 
 void apply_file(Config& c, const std::string& path) {
   toml::table t;
@@ -112,6 +114,9 @@ void apply_file(Config& c, const std::string& path) {
   if (auto v = integer("grace_ms")) c.grace = std::chrono::milliseconds(*v);
   if (auto v = integer("idle_poll_us")) c.idle_poll = std::chrono::microseconds(*v);
   if (auto v = integer("pub_hwm")) c.pub_hwm = *v;
+  if (auto v = integer("request_timeout_ms")) c.request_timeout = std::chrono::milliseconds(*v);
+  if (auto v = integer("offload_threads")) c.offload_threads = *v;
+  if (auto v = integer("offload_queue")) c.offload_queue = *v;
   if (auto node = t["pin_threads"]) {
     auto b = node.value<bool>();
     if (!b) throw ConfigError("config file: pin_threads must be true or false");
@@ -144,6 +149,12 @@ void apply_env(Config& c, const std::function<const char*(const char*)>& getenv)
     c.max_body_bytes = parse_size("BRUBECK_MAX_BODY_BYTES", *v);
   if (auto v = get("BRUBECK_MONGREL2_CHROOT")) c.mongrel2_chroot = *v;
   if (auto v = get("BRUBECK_UPLOAD_STORE")) c.upload_store = *v;
+  if (auto v = get("BRUBECK_REQUEST_TIMEOUT_MS"))
+    c.request_timeout = std::chrono::milliseconds(parse_size("BRUBECK_REQUEST_TIMEOUT_MS", *v));
+  if (auto v = get("BRUBECK_OFFLOAD_THREADS"))
+    c.offload_threads = parse_size("BRUBECK_OFFLOAD_THREADS", *v);
+  if (auto v = get("BRUBECK_OFFLOAD_QUEUE"))
+    c.offload_queue = parse_size("BRUBECK_OFFLOAD_QUEUE", *v);
 }
 
 }  // namespace
@@ -165,6 +176,10 @@ void validate(const Config& c) {
     if (secret.size() < 16)
       throw ConfigError("cookie_secrets: each secret needs at least 16 bytes");
   if (c.max_body_bytes == 0) throw ConfigError("max_body_bytes: must be positive");
+  if (c.request_timeout > std::chrono::hours(24))
+    throw ConfigError("request_timeout_ms: at most 24 hours (0: no limit)");
+  if (c.offload_threads > 4096) throw ConfigError("offload_threads: at most 4096");
+  if (c.offload_queue == 0) throw ConfigError("offload_queue: must be positive");
   static const char* const levels[] = {"trace", "debug",    "info", "warn",
                                        "error", "critical", "off"};
   bool ok = false;
@@ -184,6 +199,7 @@ Config parse_config(const std::vector<std::string>& args,
   std::vector<std::string> cookie_secrets;
   std::size_t max_body_bytes = 0;
   std::string chroot, upload_store;
+  std::size_t request_timeout_ms = 0, offload_threads = 0, offload_queue = 0;
   cli.add_option("-c,--config", file, "TOML configuration file (also BRUBECK_CONFIG)");
   auto* o_send = cli.add_option("--send-spec", send_specs, "Mongrel2 send_spec (repeatable)");
   auto* o_recv = cli.add_option("--recv-spec", recv_specs, "Mongrel2 recv_spec (repeatable)");
@@ -199,6 +215,11 @@ Config parse_config(const std::vector<std::string>& args,
   auto* o_chroot = cli.add_option("--mongrel2-chroot", chroot, "Mongrel2's chroot folder");
   auto* o_store = cli.add_option("--upload-store", upload_store,
                                  "folder Mongrel2 spools uploads to (default <chroot>/tmp)");
+  auto* o_timeout = cli.add_option("--request-timeout-ms", request_timeout_ms,
+                                   "answer 504 to requests running longer (0: no limit)");
+  auto* o_threads = cli.add_option("--offload-threads", offload_threads,
+                                   "offload() worker threads (0: four per core)");
+  auto* o_queue = cli.add_option("--offload-queue", offload_queue, "offload() jobs queued");
 
   std::vector<std::string> rev(args.rbegin(), args.rend() - (args.empty() ? 0 : 1));
   try {
@@ -226,6 +247,9 @@ Config parse_config(const std::vector<std::string>& args,
   if (o_body->count()) c.max_body_bytes = max_body_bytes;
   if (o_chroot->count()) c.mongrel2_chroot = chroot;
   if (o_store->count()) c.upload_store = upload_store;
+  if (o_timeout->count()) c.request_timeout = std::chrono::milliseconds(request_timeout_ms);
+  if (o_threads->count()) c.offload_threads = offload_threads;
+  if (o_queue->count()) c.offload_queue = offload_queue;
   validate(c);
   return c;
 }

@@ -53,6 +53,17 @@ bool guarded(MessageHandler& h, const Request& request, F&& step) {
                   e.status(), e.what());
     h.response() = Response{};
     h.write_error(e.status());
+  } catch (const Timeout& e) {
+    // The request's deadline, or a wait's own limit (an upstream too slow).
+    spdlog::warn("{} {} (conn {}): 504: {}", request.method(), request.path(), request.conn_id(),
+                 e.what());
+    h.response() = Response{};
+    h.write_error(504);
+  } catch (const Unavailable& e) {
+    spdlog::warn("{} {} (conn {}): 503: {}", request.method(), request.path(), request.conn_id(),
+                 e.what());
+    h.response() = Response{};
+    h.write_error(503);
   } catch (const std::exception& e) {
     spdlog::error("{} {} (conn {}): handler failed: {}", request.method(), request.path(),
                   request.conn_id(), e.what());
@@ -88,6 +99,10 @@ Dispatched dispatch(const RouteTable& routes, const Request& request,
         h.write_error(404);
       return {h.render(), !is_head};
     }
+    // The deadline bounds every wait of this fiber and of its children.
+    auto limit = match->route->timeout.value_or(settings.request_timeout);
+    if (auto* hub = FiberHub::current(); hub != nullptr && limit.count() > 0)
+      hub->set_deadline(hub->self(), Clock::now() + limit);
     auto handler = match->route->factory();
     handler->bind(request, *match, settings, channel);
     handler->set_route_table(&routes);

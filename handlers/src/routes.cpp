@@ -331,7 +331,8 @@ RouteSpec function_route(std::string pattern, MethodSet methods, RouteFunction f
   return RouteSpec{std::move(pattern),
                    methods,
                    [shared] { return std::make_unique<FunctionHandler>(shared.get()); },
-                   {}};
+                   {},
+                   std::nullopt};
 }
 
 struct RouteTable::Impl {

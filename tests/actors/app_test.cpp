@@ -248,3 +248,86 @@ TEST(Router, ShardForSpreadsAndIsStable) {
 
 }  // namespace
 }  // namespace brubeck
+
+#include <caf/atom.hpp>
+#include <caf/event_based_actor.hpp>
+
+#include "brubeck/actors/ask.hpp"
+
+namespace brubeck {
+namespace {
+
+using incr_atom = caf::atom_constant<caf::atom("incr")>;
+using slow_atom = caf::atom_constant<caf::atom("slow")>;
+using fail_atom = caf::atom_constant<caf::atom("fail")>;
+
+// One counter for every shard; `slow` never answers in time, `fail` errors.
+caf::behavior counter(caf::event_based_actor* self) {
+  auto n = std::make_shared<std::int64_t>(0);
+  return {
+      [n](incr_atom) { return ++*n; },
+      [self](slow_atom) -> caf::result<std::int64_t> {
+        // Never delivered: the asker's deadline decides.
+        return self->make_response_promise<std::int64_t>();
+      },
+      [](fail_atom) -> caf::result<std::int64_t> { return caf::sec::invalid_argument; },
+  };
+}
+
+void register_counter(App& app) {
+  app.actor("counter", [](caf::actor_system& sys) { return sys.spawn(counter); });
+  app.route("^/count$", {Method::get}, [](WebMessageHandler& h) {
+    h.set_body(std::to_string(ask<std::int64_t>(named_actor("counter"), 5s, incr_atom::value)));
+  });
+  app.route("^/slow$", {Method::get}, [](WebMessageHandler& h) {
+    try {
+      ask<std::int64_t>(named_actor("counter"), 100ms, slow_atom::value);
+      h.set_body("answered");
+    } catch (const Timeout&) {
+      h.set_body("timeout");
+    }
+  });
+  app.route("^/fail$", {Method::get}, [](WebMessageHandler& h) {
+    try {
+      ask<std::int64_t>(named_actor("counter"), 5s, fail_atom::value);
+    } catch (const std::exception& e) {
+      h.set_body(std::string("error: ") + e.what());
+    }
+  });
+}
+
+// Every shard asks the same actor: the values are one sequence, no gaps, no
+// repeats, whichever shard each request ran on.
+TEST(App, NamedActorIsSharedByAllShardsThroughAsk) {
+  FakeMongrel2 m2;
+  RunningApp running(m2, 3, register_counter);
+  ASSERT_TRUE(running.app.running());
+  constexpr int kRequests = 60;
+  for (int c = 1; c <= kRequests; ++c) m2.push(request_frame(std::to_string(c), "/count"));
+  std::set<int> values;
+  for (int i = 0; i < kRequests; ++i) {
+    auto reply = m2.receive();
+    ASSERT_FALSE(reply.empty()) << "reply " << i << " missing";
+    values.insert(std::stoi(body_of(split_reply(reply).second)));
+  }
+  EXPECT_EQ(values.size(), static_cast<std::size_t>(kRequests));
+  EXPECT_EQ(*values.begin(), 1);
+  EXPECT_EQ(*values.rbegin(), kRequests);
+  EXPECT_EQ(running.stop(), 0);
+}
+
+TEST(App, AskTimesOutAndCarriesErrors) {
+  FakeMongrel2 m2;
+  RunningApp running(m2, 1, register_counter);
+  m2.push(request_frame("1", "/slow"));
+  EXPECT_EQ(body_of(split_reply(m2.receive()).second), "timeout");
+  m2.push(request_frame("2", "/fail"));
+  auto failed = body_of(split_reply(m2.receive()).second);
+  EXPECT_EQ(failed.rfind("error: ", 0), 0u) << failed;
+  m2.push(request_frame("3", "/count"));  // the shard and the actor carry on
+  EXPECT_EQ(body_of(split_reply(m2.receive()).second), "1");
+  EXPECT_EQ(running.stop(), 0);
+}
+
+}  // namespace
+}  // namespace brubeck

@@ -51,6 +51,26 @@ TEST(Config, CommandLineBeatsEnvironmentBeatsFile) {
   std::remove(file.c_str());
 }
 
+// Every documented file key is accepted (the file once refused half of them).
+TEST(Config, FileTakesEveryKey) {
+  auto file = write_temp(
+      "cookie_secrets = [\"0123456789abcdef0123\"]\nmax_body_bytes = 1000\n"
+      "mongrel2_chroot = \"/srv/m2\"\nupload_store = \"/srv/m2/tmp\"\n"
+      "request_timeout_ms = 2500\noffload_threads = 3\noffload_queue = 10\n");
+  Env env{{{"BRUBECK_OFFLOAD_QUEUE", "20"}}};
+  auto c = parse_config({"prog", "--config", file}, env.fn());
+  EXPECT_EQ(c.cookie_secrets.size(), 1u);
+  EXPECT_EQ(c.max_body_bytes, 1000u);
+  EXPECT_EQ(c.mongrel2_chroot, "/srv/m2");
+  EXPECT_EQ(c.upload_store, "/srv/m2/tmp");
+  EXPECT_EQ(c.request_timeout, std::chrono::milliseconds(2500));
+  EXPECT_EQ(c.offload_threads, 3u);
+  EXPECT_EQ(c.offload_queue, 20u);
+  c = parse_config({"prog", "--config", file, "--request-timeout-ms", "0"}, env.fn());
+  EXPECT_EQ(c.request_timeout, std::chrono::milliseconds(0));
+  std::remove(file.c_str());
+}
+
 TEST(Config, BadValuesAreClearErrors) {
   Env env;
   auto expect_error = [&](std::vector<std::string> args, const Env& e, std::string needle) {
@@ -66,6 +86,8 @@ TEST(Config, BadValuesAreClearErrors) {
   expect_error({"prog", "--log-level", "loud"}, env, "log_level");
   expect_error({"prog", "--stack-size", "100"}, env, "stack_size");
   expect_error({"prog", "--bogus"}, env, "bogus");
+  expect_error({"prog", "--offload-queue", "0"}, env, "offload_queue");
+  expect_error({"prog", "--request-timeout-ms", "999999999999"}, env, "request_timeout_ms");
   expect_error({"prog"}, Env{{{"BRUBECK_SHARDS", "-1"}}}, "BRUBECK_SHARDS");
   auto typo = write_temp("shard = 2\n");
   expect_error({"prog", "--config", typo}, env, "unknown key 'shard'");

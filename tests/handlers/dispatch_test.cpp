@@ -5,6 +5,8 @@
 
 #include <stdexcept>
 
+#include "brubeck/pipeline/errors.hpp"
+#include "brubeck/pipeline/fiber_hub.hpp"
 #include "handlers/test_support.hpp"
 
 namespace brubeck {
@@ -177,6 +179,47 @@ TEST(Routes, MethodsOfDetectsOverrides) {
   EXPECT_EQ(methods_of<TakeFive>().allow_header(), "GET, HEAD, OPTIONS");
   EXPECT_EQ(methods_of<Words>().allow_header(), "GET, HEAD, POST, OPTIONS");
   EXPECT_EQ(methods_of<WebMessageHandler>().allow_header(), "OPTIONS");
+}
+
+}  // namespace
+}  // namespace brubeck
+
+namespace brubeck {
+namespace {
+
+// Deadlines and failing dependencies, with dispatch running in a fiber as on
+// a shard: a slow handler is cut off at the route's deadline (504), an
+// unreachable dependency is a 503, and the app default applies elsewhere.
+TEST(Dispatch, DeadlinesAndUnavailableDependencies) {
+  std::vector<RouteSpec> specs;
+  specs.push_back(function_route(R"(^/slow$)", {Method::get}, [](WebMessageHandler& h) {
+                    this_fiber::sleep_for(std::chrono::hours(1));
+                    h.set_body("too late");
+                  }).with_timeout(std::chrono::milliseconds(20)));
+  specs.push_back(function_route(R"(^/slow-default$)", {Method::get}, [](WebMessageHandler& h) {
+    this_fiber::sleep_for(std::chrono::hours(1));
+    h.set_body("too late");
+  }));
+  specs.push_back(function_route(R"(^/down$)", {Method::get},
+                                 [](WebMessageHandler&) { throw Unavailable("redis is down"); }));
+  RouteTable routes(std::move(specs));
+  HandlerSettings settings;
+  settings.request_timeout = std::chrono::milliseconds(30);
+
+  FiberHub hub;
+  std::vector<int> statuses;
+  auto start = Clock::now();
+  for (auto path : {"/slow", "/slow-default", "/down"})
+    hub.spawn([&, path] {
+      statuses.push_back(dispatch(routes, make_request("GET", path), settings).response.status);
+    });
+  auto limit = Clock::now() + std::chrono::seconds(10);
+  while (hub.live() > 0 && Clock::now() < limit) {
+    hub.fire_timers();
+    hub.run_ready();
+  }
+  EXPECT_EQ(statuses, (std::vector<int>{503, 504, 504}));
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(5));
 }
 
 }  // namespace

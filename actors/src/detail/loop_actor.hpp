@@ -13,15 +13,10 @@
 #include <atomic>
 #include <memory>
 
+#include "brubeck/actors/detail/requester.hpp"
 #include "brubeck/pipeline/reactor.hpp"
 
 namespace brubeck::detail {
-
-// actor_companion lacks request(); the mixin adds it (for ask() from fibers).
-class LoopActor : public caf::extend<caf::actor_companion, LoopActor>::with<caf::mixin::requester> {
- public:
-  explicit LoopActor(caf::actor_config& cfg) : extended_base(cfg) {}
-};
 
 class LoopActorBinding {
  public:

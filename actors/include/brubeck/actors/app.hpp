@@ -11,6 +11,9 @@
 #include <utility>
 #include <vector>
 
+#include <caf/actor.hpp>
+#include <caf/fwd.hpp>
+
 #include "brubeck/config/config.hpp"
 #include "brubeck/handlers/routes.hpp"
 
@@ -35,11 +38,27 @@ class App {
     return *this;
   }
 
+  // Gives the route added last its own request deadline (instead of the
+  // config's request_timeout_ms; zero: none).
+  App& timeout(std::chrono::milliseconds limit) {
+    if (routes_.empty()) throw std::logic_error("App::timeout: no route yet");
+    routes_.back().timeout = limit;
+    return *this;
+  }
   // Names the route added last, for url_for:
   // `app.route<User>(R"(^/user/(\d+)$)").named("user");`
   App& named(std::string name) {
     if (routes_.empty()) throw std::logic_error("App::named: no route to name yet");
     routes_.back().name = std::move(name);
+    return *this;
+  }
+
+  // An actor shared by every shard, spawned by run() with the app's actor
+  // system and stopped when run() ends; handlers reach it with
+  // named_actor(name) and ask(). `spawn` is called once:
+  // `app.actor("counter", [](caf::actor_system& sys) { return sys.spawn(counter); });`
+  App& actor(std::string name, std::function<caf::actor(caf::actor_system&)> spawn) {
+    actor_factories_.emplace_back(std::move(name), std::move(spawn));
     return *this;
   }
 
@@ -65,6 +84,8 @@ class App {
   Config config_;
   std::vector<RouteSpec> routes_;
   std::function<void(WebMessageHandler&, int)> error_page_;
+  std::vector<std::pair<std::string, std::function<caf::actor(caf::actor_system&)>>>
+      actor_factories_;
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> failed_{false};
   std::atomic<bool> running_{false};

@@ -17,6 +17,7 @@
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>
 
+#include "brubeck/actors/ask.hpp"
 #include "brubeck/handlers/routes.hpp"
 #include "brubeck/handlers/settings.hpp"
 #include "brubeck/pipeline/fiber_hub.hpp"
@@ -41,6 +42,8 @@ struct ShardOptions {
   ReactorOptions reactor;
   // Shared by every shard; read-only while serving.
   std::shared_ptr<const HandlerSettings> settings = std::make_shared<HandlerSettings>();
+  // The App's named actors, for named_actor() in handlers; may be null.
+  std::shared_ptr<const ActorDirectory> actors;
 };
 
 // Counters a shard keeps; readable from any thread.

@@ -33,6 +33,12 @@ struct Config {
   // folder its upload.temp_store spools to; default <chroot>/tmp.
   std::string mongrel2_chroot;
   std::string upload_store;
+  // A request still running after this is cancelled at its next wait and
+  // answered 504 (a route may set its own); 0: no limit.
+  std::chrono::milliseconds request_timeout{60000};
+  // offload(): worker threads (0: four per core) and jobs queued before 503.
+  std::size_t offload_threads = 0;
+  std::size_t offload_queue = 1024;
 
   // upload_store, or <mongrel2_chroot>/tmp when only the chroot is set.
   std::string upload_store_path() const;

@@ -27,6 +27,9 @@ struct RouteSpec {
   MethodSet methods;  // what the route answers (OPTIONS is always answered)
   HandlerFactory factory;
   std::string name;  // what RouteTable::url_for knows the route by; empty = unnamed
+  // This route's request deadline, instead of the app's request_timeout;
+  // zero: none.
+  std::optional<std::chrono::milliseconds> timeout;
 
   // `class_route<User>(R"(^/user/(\d+)$)").named("user")`
   RouteSpec named(std::string route_name) && {
@@ -36,6 +39,10 @@ struct RouteSpec {
   RouteSpec& named(std::string route_name) & {
     name = std::move(route_name);
     return *this;
+  }
+  RouteSpec with_timeout(std::chrono::milliseconds limit) && {
+    timeout = limit;
+    return std::move(*this);
   }
 };
 
@@ -67,7 +74,8 @@ RouteSpec class_route(std::string pattern, Args... ctor_args) {
   return RouteSpec{std::move(pattern),
                    methods_of<H>(),
                    [=] { return std::unique_ptr<MessageHandler>(new H(ctor_args...)); },
-                   {}};
+                   {},
+                   std::nullopt};
 }
 
 // A function route: `fn` runs on a WebMessageHandler for each listed method.

@@ -29,6 +29,8 @@ struct HandlerSettings {
   // App-wide error page: fills the handler's reply for `status`. Empty: the
   // built-in short text body.
   std::function<void(WebMessageHandler&, int status)> error_page;
+  // Default request deadline (a route may set its own); zero: none.
+  std::chrono::milliseconds request_timeout{0};
 };
 
 }  // namespace brubeck
