@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
@@ -91,13 +92,22 @@ void open_up(const TempDir& dir) {
   if (::chmod(dir.path().c_str(), 0755) != 0) throw_errno("chmod " + dir.path());
 }
 
-// initdb once per process; every server copies the result.
+// initdb once per machine and PostgreSQL version (ctest runs every test in a
+// process of its own, and initdb costs seconds); every server copies the
+// result. Built in a temporary folder and renamed into place, so concurrent
+// processes never see half a cluster.
 const std::string& template_cluster() {
   static std::mutex mutex;
-  static std::optional<TempDir> dir;
   static std::string data;
   std::lock_guard lock(mutex);
   if (!data.empty()) return data;
+  std::string version = bindir();
+  for (auto& c : version)
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '-';
+  const std::string shared =
+      "/tmp/brubeck-pg-template-" + std::to_string(::geteuid()) + version + "-v1";
+  if (::access((shared + "/data/PG_VERSION").c_str(), F_OK) == 0) return data = shared + "/data";
+
   TempDir made("brubeck-pg-template");
   open_up(made);
   std::string path = made.path() + "/data";
@@ -111,9 +121,10 @@ const std::string& template_cluster() {
   if (status != 0)
     throw std::runtime_error("initdb failed (status " + std::to_string(status) + "):\n" +
                              tail(output, 4000));
-  dir.emplace(std::move(made));
-  data = path;
-  return data;
+  if (::rename(made.path().c_str(), shared.c_str()) != 0 &&
+      ::access((shared + "/data/PG_VERSION").c_str(), F_OK) != 0)
+    throw_errno("rename " + made.path() + " to " + shared);
+  return data = shared + "/data";
 }
 
 bool bind_failed(const std::string& log) {
