@@ -2,6 +2,13 @@
 // demo_minimal, demo_urlargs, demo_noclasses and demo_longpolling, plus two
 // routes that show the shards at work.
 #include <brubeck/brubeck.hpp>
+#include <brubeck/drivers/postgres.hpp>
+#include <brubeck/drivers/redis.hpp>
+#include <brubeck/drivers/sqlite.hpp>
+#include <caf/atom.hpp>
+#include <caf/event_based_actor.hpp>
+
+#include <cstdlib>
 
 #include <algorithm>
 #include <optional>
@@ -216,6 +223,134 @@ class RedirectHandler : public brubeck::WebMessageHandler {
   }
 };
 
+// --- waiting on other things (issue #4) ----------------------------------
+
+// Where the demo's services are: deploy/run starts Redis and PostgreSQL on
+// loopback and says so through these variables; without them those routes
+// answer 503.
+std::string env_or(const char* name, std::string fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::string(v) : std::move(fallback);
+}
+
+// GET lists the notes, POST adds one (`text` argument): SQLite, no server.
+class NotesHandler : public brubeck::JSONMessageHandler {
+ public:
+  explicit NotesHandler(std::shared_ptr<brubeck::SqliteDatabase> db) : db_(std::move(db)) {}
+  void get() override {
+    auto rows = db_->query("SELECT id, text, created FROM notes ORDER BY id DESC LIMIT 100");
+    std::string json = "[";
+    for (std::size_t i = 0; i < rows.rows.size(); ++i) {
+      if (i > 0) json += ',';
+      json += "{\"id\":" + rows.text(i, 0) + ",\"text\":";
+      brubeck::append_json_string(json, rows.text(i, 1));
+      json += ",\"created\":";
+      brubeck::append_json_string(json, rows.text(i, 2));
+      json += '}';
+    }
+    json += ']';
+    add_raw_to_payload("notes", std::move(json));
+  }
+  void post() override {
+    auto text = get_argument("text", "");
+    if (text.empty() || text.size() > 1000) throw brubeck::HttpError(400, "text: 1 to 1000 bytes");
+    auto r = db_->query("INSERT INTO notes (text) VALUES (?)", {text});
+    set_status(201);
+    add_to_payload("id", r.last_insert_id);
+  }
+
+ private:
+  std::shared_ptr<brubeck::SqliteDatabase> db_;
+};
+
+// GET /redis/incr?key=K → the new value of counter K.
+class RedisIncrHandler : public brubeck::WebMessageHandler {
+ public:
+  void get() override {
+    auto address = env_or("DEMO_REDIS", "");
+    auto colon = address.rfind(':');
+    if (colon == std::string::npos) throw brubeck::Unavailable("DEMO_REDIS is not set");
+    auto port = static_cast<std::uint16_t>(std::stoi(address.substr(colon + 1)));
+    auto key = get_argument("key", "demo");
+    if (key.empty() || key.size() > 200) throw brubeck::HttpError(400, "key: 1 to 200 bytes");
+    auto redis = brubeck::RedisClient::for_this_shard(address.substr(0, colon), port);
+    set_body(std::to_string(redis->incr("brubeck:demo:" + key)));
+  }
+};
+
+// GET /pg/sleep?ms=N → waits N ms inside PostgreSQL, then answers.
+class PgSleepHandler : public brubeck::WebMessageHandler {
+ public:
+  void get() override {
+    auto conninfo = env_or("DEMO_PG", "");
+    if (conninfo.empty()) throw brubeck::Unavailable("DEMO_PG is not set");
+    auto ms = get_argument("ms", "100");
+    int n = 0;
+    try {
+      n = std::stoi(ms);
+    } catch (const std::exception&) {
+      throw brubeck::HttpError(400, "ms: a number");
+    }
+    if (n < 0 || n > 30000) throw brubeck::HttpError(400, "ms: 0 to 30000");
+    static const auto pool_size =
+        static_cast<std::size_t>(std::clamp(std::stoi(env_or("DEMO_PG_POOL", "8")), 1, 90));
+    auto& pool = brubeck::PgPool::for_this_shard(conninfo, pool_size);
+    auto r = pool.query("SELECT pg_sleep($1::float8 / 1000), $1::int AS ms", {std::to_string(n)});
+    set_body("slept " + std::string(r.get(0, 1).value_or("?")) + " ms in PostgreSQL\n");
+  }
+};
+
+// One counter for the whole process, held by an actor every shard asks.
+using incr_atom = caf::atom_constant<caf::atom("incr")>;
+
+caf::behavior counter_actor(caf::event_based_actor*) {
+  auto n = std::make_shared<std::int64_t>(0);
+  return {[n](incr_atom) { return ++*n; }};
+}
+
+class CounterHandler : public brubeck::WebMessageHandler {
+ public:
+  void get() override {
+    auto n = brubeck::ask<std::int64_t>(brubeck::named_actor("counter"), 2s, incr_atom::value);
+    set_body(std::to_string(n));
+  }
+};
+
+// Three waits of 300 ms in child fibers: about 300 ms in all, not 900.
+class FanoutHandler : public brubeck::JSONMessageHandler {
+ public:
+  void get() override {
+    auto start = brubeck::Clock::now();
+    std::vector<brubeck::Joinable<int>> children;
+    for (int i = 1; i <= 3; ++i)
+      children.push_back(brubeck::spawn([i] {
+        brubeck::this_fiber::sleep_for(300ms);
+        return i;
+      }));
+    int sum = 0;
+    for (auto& child : children) sum += child.join();
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(brubeck::Clock::now() - start);
+    add_to_payload("children", 3);
+    add_to_payload("sum", sum);
+    add_to_payload("elapsed_ms", static_cast<std::int64_t>(ms.count()));
+  }
+};
+
+// GET /slow?ms=N sleeps N ms under a 1 s route deadline: past it, a 504.
+class SlowHandler : public brubeck::WebMessageHandler {
+ public:
+  void get() override {
+    int n = 0;
+    try {
+      n = std::stoi(get_argument("ms", "2000"));
+    } catch (const std::exception&) {
+      throw brubeck::HttpError(400, "ms: a number");
+    }
+    brubeck::this_fiber::sleep_for(std::chrono::milliseconds(std::clamp(n, 0, 60000)));
+    set_body("done\n");
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -239,5 +374,17 @@ int main(int argc, char** argv) {
   app.route<RedirectHandler>(R"(^/redirect$)");
   app.route<StreamHandler>(R"(^/stream$)");
   app.route<LaterHandler>(R"(^/later$)");
+
+  auto notes = brubeck::SqliteDatabase::open(
+      env_or("DEMO_SQLITE", "brubeck-demo.db"),
+      "CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL, "
+      "created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')))");
+  app.route<NotesHandler>(R"(^/sqlite/notes$)", notes);
+  app.route<RedisIncrHandler>(R"(^/redis/incr$)");
+  app.route<PgSleepHandler>(R"(^/pg/sleep$)").timeout(35s);
+  app.actor("counter", [](caf::actor_system& sys) { return sys.spawn(counter_actor); });
+  app.route<CounterHandler>(R"(^/counter$)");
+  app.route<FanoutHandler>(R"(^/fanout$)");
+  app.route<SlowHandler>(R"(^/slow$)").timeout(1s);
   return app.run();
 }

@@ -64,6 +64,16 @@ struct SqliteDatabase::Impl {
     }
   }
 
+  void exec(const std::string& sql) {
+    char* error = nullptr;
+    int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
+    if (rc != SQLITE_OK) {
+      std::string message = error ? error : sqlite3_errstr(rc);
+      sqlite3_free(error);
+      throw SqliteError(rc, "sqlite: " + message);
+    }
+  }
+
   SqliteResult run(const std::string& sql, const std::vector<SqliteValue>& params) {
     Statement st;
     const char* tail = nullptr;
@@ -126,15 +136,17 @@ struct SqliteDatabase::Impl {
 SqliteDatabase::SqliteDatabase(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 SqliteDatabase::~SqliteDatabase() = default;
 
-std::shared_ptr<SqliteDatabase> SqliteDatabase::open(const std::string& path) {
+std::shared_ptr<SqliteDatabase> SqliteDatabase::open(const std::string& path,
+                                                     const std::string& init_script) {
   auto impl = std::make_unique<Impl>();
   // Opening touches the file: on the database's thread, waited for here
   // (from a fiber this briefly blocks; apps open databases at start-up).
   std::promise<void> opened;
   auto* raw = impl.get();
-  if (!raw->thread.try_submit([raw, &path, &opened] {
+  if (!raw->thread.try_submit([raw, &path, &init_script, &opened] {
         try {
           raw->open(path);
+          if (!init_script.empty()) raw->exec(init_script);
           opened.set_value();
         } catch (...) {
           opened.set_exception(std::current_exception());
@@ -159,17 +171,7 @@ SqliteResult SqliteDatabase::query(std::string sql, std::vector<SqliteValue> par
 void SqliteDatabase::execute_script(std::string sql, Deadline deadline) {
   auto* impl = impl_.get();
   offload(
-      impl->thread,
-      [impl, sql = std::move(sql)] {
-        char* error = nullptr;
-        int rc = sqlite3_exec(impl->db, sql.c_str(), nullptr, nullptr, &error);
-        if (rc != SQLITE_OK) {
-          std::string message = error ? error : sqlite3_errstr(rc);
-          sqlite3_free(error);
-          throw SqliteError(rc, "sqlite: " + message);
-        }
-      },
-      deadline);
+      impl->thread, [impl, sql = std::move(sql)] { impl->exec(sql); }, deadline);
 }
 
 }  // namespace brubeck

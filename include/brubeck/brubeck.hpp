@@ -1,8 +1,11 @@
 // Everything a brubeck application needs: App, the handler classes, routing,
-// configuration and the fiber-aware waits.
+// configuration, actors and the fiber-aware waits. Drivers (SQLite, Redis,
+// PostgreSQL, HTTP client, ZeroMQ) have their own headers under
+// brubeck/drivers/ and libraries (brubeck::drivers links them all).
 #pragma once
 
 #include "brubeck/actors/app.hpp"
+#include "brubeck/actors/ask.hpp"
 #include "brubeck/config/config.hpp"
 #include "brubeck/handlers/cookies.hpp"
 #include "brubeck/handlers/digest.hpp"
@@ -10,4 +13,12 @@
 #include "brubeck/handlers/http_error.hpp"
 #include "brubeck/handlers/json.hpp"
 #include "brubeck/handlers/routes.hpp"
+#include "brubeck/pipeline/channel.hpp"
+#include "brubeck/pipeline/condition.hpp"
+#include "brubeck/pipeline/errors.hpp"
 #include "brubeck/pipeline/fiber_hub.hpp"
+#include "brubeck/pipeline/mutex.hpp"
+#include "brubeck/pipeline/offload.hpp"
+#include "brubeck/pipeline/spawn.hpp"
+#include "brubeck/pipeline/tcp_stream.hpp"
+#include "brubeck/pipeline/wait_group.hpp"

@@ -33,7 +33,8 @@ class Demo : public ::testing::TestWithParam<const char*> {
     demo_.start(binary_path("examples/brubeck_demo"),
                 {"--send-spec", m2_->send_spec(), "--send-spec",
                  extra_push_.get(zmq::sockopt::last_endpoint), "--recv-spec", m2_->recv_spec(),
-                 "--shards", "2", "--no-pin", "--grace-ms", "3000"});
+                 "--shards", "2", "--no-pin", "--grace-ms", "3000"},
+                demo_options({{"DEMO_SQLITE", sqlite_dir_.path() + "/notes.db"}}));
     wait_for_handler(m2_->http_port(), "/", &demo_);
   }
 
@@ -46,6 +47,7 @@ class Demo : public ::testing::TestWithParam<const char*> {
 
   int port() const { return m2_->http_port(); }
 
+  TempDir sqlite_dir_{"brubeck-demo-sqlite"};
   std::unique_ptr<Mongrel2Server> m2_;
   zmq::context_t zmq_{1};
   zmq::socket_t extra_push_{zmq_, zmq::socket_type::push};

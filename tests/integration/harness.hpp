@@ -143,6 +143,13 @@ HttpResponse wait_for_handler(int port, std::string_view path = "/",
                               std::chrono::milliseconds timeout = 15s, int expected_status = 200,
                               std::chrono::milliseconds attempt_timeout = 1s);
 
+// Options for starting the demo app with these extra environment variables.
+inline ChildOptions demo_options(Headers env) {
+  ChildOptions options;
+  options.env = std::move(env);
+  return options;
+}
+
 // Whether a pid exists and is not a zombie (for "the process is gone" checks).
 bool pid_alive(pid_t pid);
 

@@ -47,9 +47,11 @@ class SqliteDatabase {
   using Deadline = std::optional<Clock::time_point>;
 
   // Opens (creating it if needed) the database at `path` (":memory:" for a
-  // private in-memory one). Opening happens on the database's thread; any
-  // thread may call this. Throws SqliteError.
-  static std::shared_ptr<SqliteDatabase> open(const std::string& path);
+  // private in-memory one), then runs `init_script` (e.g. CREATE TABLE IF
+  // NOT EXISTS ...). Any thread, before serving: it blocks until done.
+  // Throws SqliteError.
+  static std::shared_ptr<SqliteDatabase> open(const std::string& path,
+                                              const std::string& init_script = {});
   ~SqliteDatabase();
   SqliteDatabase(const SqliteDatabase&) = delete;
   SqliteDatabase& operator=(const SqliteDatabase&) = delete;
