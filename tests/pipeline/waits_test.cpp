@@ -78,20 +78,25 @@ TEST(Offload, ExceptionsComeBackAndAFullQueueIsRefused) {
     } catch (const std::runtime_error& e) {
       error = e.what();
     }
-    std::atomic<bool> release{false};
-    auto blocker = spawn([&] {
-      offload(pool, [&] {
-        while (!release) std::this_thread::sleep_for(1ms);
+    auto release = std::make_shared<std::atomic<bool>>(false);
+    struct Release {
+      std::shared_ptr<std::atomic<bool>> flag;
+      ~Release() { *flag = true; }  // whatever happens, the worker gets free
+    } guard{release};
+    auto blocker = spawn([release, &pool] {
+      offload(pool, [release] {
+        while (!*release) std::this_thread::sleep_for(1ms);
       });
     });
-    auto queued = spawn([&] { offload(pool, [] {}); });
-    this_fiber::sleep_for(50ms);  // the blocker runs, the second job queues
+    this_fiber::sleep_for(50ms);  // the worker took the blocking job
+    auto queued = spawn([&pool] { offload(pool, [] {}); });
+    this_fiber::sleep_for(20ms);  // the second job waits in the queue (capacity 1)
     try {
       offload(pool, [] {});
     } catch (const Unavailable&) {
       refused = true;
     }
-    release = true;
+    *release = true;
     blocker.join();
     queued.join();
   });
