@@ -97,6 +97,7 @@ int App::run() {
       base.pub_hwm = static_cast<int>(config_.pub_hwm);
       base.pin = config_.pin_threads;
       base.fibers.stack_size = config_.stack_size;
+      base.fibers.guard_pages = config_.stack_guard;
       base.reactor.idle_poll = config_.idle_poll;
       auto settings = std::make_shared<HandlerSettings>();
       if (!config_.cookie_secrets.empty())

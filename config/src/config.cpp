@@ -53,10 +53,10 @@ std::vector<std::string> split_specs(const std::string& text) {
 
 // Keys accepted in the TOML file, so a misspelt one is an error, not ignored.
 const char* const kFileKeys[] = {
-    "send_specs",   "recv_specs",         "shards",          "stack_size",
-    "grace_ms",     "idle_poll_us",       "pub_hwm",         "pin_threads",
-    "log_level",    "cookie_secrets",     "max_body_bytes",  "mongrel2_chroot",
-    "upload_store", "request_timeout_ms", "offload_threads", "offload_queue"};
+    "send_specs",     "recv_specs",      "shards",       "stack_size",         "grace_ms",
+    "idle_poll_us",   "pub_hwm",         "pin_threads",  "log_level",          "cookie_secrets",
+    "max_body_bytes", "mongrel2_chroot", "upload_store", "request_timeout_ms", "offload_threads",
+    "offload_queue",  "stack_guard"};
 
 void apply_file(Config& c, const std::string& path) {
   toml::table t;
@@ -117,6 +117,11 @@ void apply_file(Config& c, const std::string& path) {
   if (auto v = integer("request_timeout_ms")) c.request_timeout = std::chrono::milliseconds(*v);
   if (auto v = integer("offload_threads")) c.offload_threads = *v;
   if (auto v = integer("offload_queue")) c.offload_queue = *v;
+  if (auto node = t["stack_guard"]) {
+    auto b = node.value<bool>();
+    if (!b) throw ConfigError("config file: stack_guard must be true or false");
+    c.stack_guard = *b;
+  }
   if (auto node = t["pin_threads"]) {
     auto b = node.value<bool>();
     if (!b) throw ConfigError("config file: pin_threads must be true or false");
@@ -139,6 +144,10 @@ void apply_env(Config& c, const std::function<const char*(const char*)>& getenv)
   if (auto v = get("BRUBECK_RECV_SPECS")) c.recv_specs = split_specs(*v);
   if (auto v = get("BRUBECK_SHARDS")) c.shards = parse_size("BRUBECK_SHARDS", *v);
   if (auto v = get("BRUBECK_STACK_SIZE")) c.stack_size = parse_size("BRUBECK_STACK_SIZE", *v);
+  if (auto v = get("BRUBECK_STACK_GUARD")) {
+    if (*v != "0" && *v != "1") throw ConfigError("BRUBECK_STACK_GUARD: 0 or 1");
+    c.stack_guard = *v == "1";
+  }
   if (auto v = get("BRUBECK_GRACE_MS"))
     c.grace = std::chrono::milliseconds(parse_size("BRUBECK_GRACE_MS", *v));
   if (auto v = get("BRUBECK_IDLE_POLL_US"))
@@ -196,6 +205,7 @@ Config parse_config(const std::vector<std::string>& args,
   std::size_t shards = 0, stack_size = 0, grace_ms = 0, idle_poll_us = 0;
   std::string log_level;
   bool no_pin = false;
+  bool no_stack_guard = false;
   std::vector<std::string> cookie_secrets;
   std::size_t max_body_bytes = 0;
   std::string chroot, upload_store;
@@ -209,6 +219,8 @@ Config parse_config(const std::vector<std::string>& args,
   auto* o_poll = cli.add_option("--idle-poll-us", idle_poll_us, "busy-poll before sleeping");
   auto* o_log = cli.add_option("--log-level", log_level, "trace|debug|info|warn|error|off");
   cli.add_flag("--no-pin", no_pin, "do not pin shard threads to cores");
+  cli.add_flag("--no-stack-guard", no_stack_guard,
+               "no guard page under fiber stacks (more fibers than vm.max_map_count / 2)");
   auto* o_secret = cli.add_option("--cookie-secret", cookie_secrets,
                                   "secure-cookie secret (repeat to rotate; first signs)");
   auto* o_body = cli.add_option("--max-body-bytes", max_body_bytes, "largest request body");
@@ -243,6 +255,7 @@ Config parse_config(const std::vector<std::string>& args,
   if (o_poll->count()) c.idle_poll = std::chrono::microseconds(idle_poll_us);
   if (o_log->count()) c.log_level = log_level;
   if (no_pin) c.pin_threads = false;
+  if (no_stack_guard) c.stack_guard = false;
   if (o_secret->count()) c.cookie_secrets = cookie_secrets;
   if (o_body->count()) c.max_body_bytes = max_body_bytes;
   if (o_chroot->count()) c.mongrel2_chroot = chroot;

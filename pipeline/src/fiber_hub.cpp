@@ -4,7 +4,12 @@
 #include <boost/context/fiber.hpp>
 #include <boost/context/protected_fixedsize_stack.hpp>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cassert>
+#include <new>
 
 namespace brubeck {
 namespace detail {
@@ -31,12 +36,13 @@ struct FiberRecord {
 // a short handler's cost.
 class StackPool {
  public:
-  StackPool(std::size_t size, std::size_t max) : alloc_(size), max_(max) {}
+  StackPool(std::size_t size, std::size_t max, bool guard)
+      : alloc_(size), size_(round_to_pages(size)), max_(max), guard_(guard) {}
   ~StackPool() {
-    for (auto& sc : free_) alloc_.deallocate(sc);
+    for (auto& sc : free_) release(sc);
   }
   boost::context::stack_context take() {
-    if (free_.empty()) return alloc_.allocate();
+    if (free_.empty()) return make();
     auto sc = free_.back();
     free_.pop_back();
     return sc;
@@ -49,12 +55,37 @@ class StackPool {
       } catch (...) {
       }
     }
-    alloc_.deallocate(sc);
+    release(sc);
   }
 
  private:
+  static std::size_t round_to_pages(std::size_t n) {
+    auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    return (n + page - 1) / page * page;
+  }
+  boost::context::stack_context make() {
+    if (guard_) return alloc_.allocate();
+    // Unguarded: plain anonymous memory, which the kernel merges with its
+    // neighbours into few maps; pages count only once touched.
+    void* p = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    boost::context::stack_context sc;
+    sc.size = size_;
+    sc.sp = static_cast<char*>(p) + size_;
+    return sc;
+  }
+  void release(boost::context::stack_context& sc) noexcept {
+    if (guard_)
+      alloc_.deallocate(sc);
+    else
+      ::munmap(static_cast<char*>(sc.sp) - sc.size, sc.size);
+  }
+
   boost::context::protected_fixedsize_stack alloc_;
+  std::size_t size_;
   std::size_t max_;
+  bool guard_;
   std::vector<boost::context::stack_context> free_;
 };
 
@@ -75,7 +106,8 @@ using State = FiberRecord::State;
 
 FiberHub::FiberHub(FiberOptions options)
     : options_(options),
-      stacks_(std::make_unique<detail::StackPool>(options.stack_size, options.max_pooled_stacks)),
+      stacks_(std::make_unique<detail::StackPool>(options.stack_size, options.max_pooled_stacks,
+                                                  options.guard_pages)),
       hub_record_(std::make_unique<FiberRecord>()) {}
 
 FiberHub::~FiberHub() {
@@ -204,14 +236,36 @@ void FiberHub::on_resumed(boost::context::fiber&& continuation) noexcept {
   from->context = std::move(continuation);
 }
 
+void FiberHub::push_timer(const Timer& t) {
+  if (timers_.size() >= compact_at_) compact_timers();
+  timers_.push_back(t);
+  std::push_heap(timers_.begin(), timers_.end(), std::greater<>{});
+}
+
+bool FiberHub::timer_live(const Timer& t) const noexcept {
+  auto* r = t.token.record;
+  if (r->id != t.token.fiber_id) return false;
+  if (t.fiber_deadline) return r->deadline == t.deadline;
+  return r->state == State::waiting && r->wait_seq == t.token.wait_seq;
+}
+
+void FiberHub::compact_timers() {
+  std::erase_if(timers_, [this](const Timer& t) { return !timer_live(t); });
+  std::make_heap(timers_.begin(), timers_.end(), std::greater<>{});
+  compact_at_ = std::max<std::size_t>(1024, 2 * timers_.size());
+}
+
 std::size_t FiberHub::fire_timers(Clock::time_point now) {
   std::size_t n = 0;
-  while (!timers_.empty() && timers_.top().deadline <= now) {
-    auto token = timers_.top().token;
-    timers_.pop();
-    auto* r = token.record;
-    if (r->id != token.fiber_id || r->state != State::waiting || r->wait_seq != token.wait_seq)
-      continue;  // woken otherwise since: a stale entry
+  while (!timers_.empty() && timers_.front().deadline <= now) {
+    std::pop_heap(timers_.begin(), timers_.end(), std::greater<>{});
+    Timer t = timers_.back();
+    timers_.pop_back();
+    if (!timer_live(t)) continue;  // woken otherwise since: a stale entry
+    auto* r = t.token.record;
+    // A fiber deadline interrupts only an interruptible wait; otherwise the
+    // fiber's next suspend() sees the deadline passed and throws.
+    if (r->state != State::waiting || (t.fiber_deadline && r->uninterruptible)) continue;
     r->woken = false;
     r->state = State::ready;
     ++r->wait_seq;
@@ -223,7 +277,7 @@ std::size_t FiberHub::fire_timers(Clock::time_point now) {
 
 std::optional<Clock::time_point> FiberHub::next_deadline() const {
   if (timers_.empty()) return std::nullopt;
-  return timers_.top().deadline;
+  return timers_.front().deadline;
 }
 
 FiberHub* FiberHub::current() noexcept { return detail::tl_running_hub; }
@@ -255,7 +309,7 @@ WaitToken FiberHub::prepare_wait() noexcept {
 bool FiberHub::suspend_impl(WaitToken token, std::optional<Clock::time_point> deadline) {
   auto* r = running_;
   assert(token.record == r && token.wait_seq == r->wait_seq);
-  if (deadline) timers_.push(Timer{*deadline, token});
+  if (deadline) push_timer(Timer{*deadline, token, false});
   r->state = State::waiting;
   r->woken = false;
   switch_out(r);
@@ -266,17 +320,17 @@ bool FiberHub::suspend(WaitToken token, std::optional<Clock::time_point> deadlin
   auto* r = running_;
   if (r->cancelled) [[unlikely]]
     throw FiberCancelled{};
-  auto limit = deadline;
-  bool by_fiber_deadline = false;
-  if (r->deadline != Clock::time_point::max() && (!limit || r->deadline <= *limit)) {
-    limit = r->deadline;
-    by_fiber_deadline = true;
+  const bool has_deadline = r->deadline != Clock::time_point::max();
+  if (has_deadline) {
     if (r->deadline <= Clock::now()) throw DeadlineExceeded{};
+    // The fiber's deadline has a timer of its own (set_deadline): a wait
+    // needs one only when it ends sooner.
+    if (deadline && *deadline >= r->deadline) deadline.reset();
   }
-  bool woken = suspend_impl(token, limit);
+  bool woken = suspend_impl(token, deadline);
   if (r->cancelled) [[unlikely]]
     throw FiberCancelled{};
-  if (!woken && by_fiber_deadline) throw DeadlineExceeded{};
+  if (!woken && has_deadline && r->deadline <= Clock::now()) throw DeadlineExceeded{};
   return woken;
 }
 
@@ -288,9 +342,11 @@ bool FiberHub::suspend_uninterruptible(WaitToken token, std::optional<Clock::tim
   return woken;
 }
 
-void FiberHub::set_deadline(FiberRef fiber, Clock::time_point deadline) noexcept {
+void FiberHub::set_deadline(FiberRef fiber, Clock::time_point deadline) {
   auto* r = fiber.record;
-  if (r != nullptr && r->id == fiber.fiber_id) r->deadline = deadline;
+  if (r == nullptr || r->id != fiber.fiber_id) return;
+  r->deadline = deadline;
+  if (deadline != Clock::time_point::max()) push_timer(Timer{deadline, {r, r->id, 0}, true});
 }
 
 Clock::time_point FiberHub::deadline() const noexcept {
@@ -300,7 +356,7 @@ Clock::time_point FiberHub::deadline() const noexcept {
 FiberRef FiberHub::spawn_child(std::function<void()> fn) {
   auto d = deadline();
   auto ref = spawn(std::move(fn));
-  ref.record->deadline = d;
+  set_deadline(ref, d);
   return ref;
 }
 

@@ -56,7 +56,8 @@ TEST(Config, FileTakesEveryKey) {
   auto file = write_temp(
       "cookie_secrets = [\"0123456789abcdef0123\"]\nmax_body_bytes = 1000\n"
       "mongrel2_chroot = \"/srv/m2\"\nupload_store = \"/srv/m2/tmp\"\n"
-      "request_timeout_ms = 2500\noffload_threads = 3\noffload_queue = 10\n");
+      "request_timeout_ms = 2500\noffload_threads = 3\noffload_queue = 10\n"
+      "stack_guard = false\n");
   Env env{{{"BRUBECK_OFFLOAD_QUEUE", "20"}}};
   auto c = parse_config({"prog", "--config", file}, env.fn());
   EXPECT_EQ(c.cookie_secrets.size(), 1u);
@@ -66,6 +67,9 @@ TEST(Config, FileTakesEveryKey) {
   EXPECT_EQ(c.request_timeout, std::chrono::milliseconds(2500));
   EXPECT_EQ(c.offload_threads, 3u);
   EXPECT_EQ(c.offload_queue, 20u);
+  EXPECT_FALSE(c.stack_guard);
+  EXPECT_TRUE(parse_config({"prog"}, Env{}.fn()).stack_guard);
+  EXPECT_FALSE(parse_config({"prog", "--no-stack-guard"}, Env{}.fn()).stack_guard);
   c = parse_config({"prog", "--config", file, "--request-timeout-ms", "0"}, env.fn());
   EXPECT_EQ(c.request_timeout, std::chrono::milliseconds(0));
   std::remove(file.c_str());

@@ -252,3 +252,32 @@ TEST(FiberHub, BatchLimitHoldsAcrossDirectHandovers) {
 
 }  // namespace
 }  // namespace brubeck
+
+namespace brubeck {
+namespace {
+
+// Without guard pages a hub holds more fibers than vm.max_map_count / 2
+// would allow guarded (40,000 here: 80,000 maps guarded, over the default).
+TEST(FiberHub, UnguardedStacksAllowManyConcurrentFibers) {
+  FiberHub hub(
+      FiberOptions{.stack_size = 32 * 1024, .max_pooled_stacks = 16, .guard_pages = false});
+  constexpr int kFibers = 40000;
+  int woke = 0;
+  std::vector<WaitToken> tokens(kFibers);
+  for (int i = 0; i < kFibers; ++i)
+    hub.spawn([&, i] {
+      tokens[static_cast<std::size_t>(i)] = hub.prepare_wait();
+      if (hub.suspend(tokens[static_cast<std::size_t>(i)])) ++woke;
+    });
+  while (hub.run_ready() > 0) {
+  }
+  EXPECT_EQ(hub.live(), static_cast<std::size_t>(kFibers));
+  for (auto& t : tokens) hub.wake(t);
+  while (hub.run_ready() > 0) {
+  }
+  EXPECT_EQ(woke, kFibers);
+  EXPECT_EQ(hub.live(), 0u);
+}
+
+}  // namespace
+}  // namespace brubeck

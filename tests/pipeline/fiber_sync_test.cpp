@@ -24,7 +24,7 @@ void run_until_idle(FiberHub& hub) {
   while (hub.live() > 0 && Clock::now() < limit) {
     hub.fire_timers();
     hub.run_ready();
-    if (!hub.has_ready())
+    if (hub.live() > 0 && !hub.has_ready())
       if (auto next = hub.next_deadline()) std::this_thread::sleep_until(std::min(*next, limit));
   }
   ASSERT_EQ(hub.live(), 0u);
@@ -292,6 +292,40 @@ TEST(RequestDeadline, AnEarlierOwnDeadlineIsAPlainTimeout) {
   hub.set_deadline(ref, Clock::now() + std::chrono::hours(1));
   run_until_idle(hub);
   EXPECT_FALSE(woken);
+}
+
+}  // namespace
+}  // namespace brubeck
+
+namespace brubeck {
+namespace {
+
+// Waits woken long before their timeouts, under a request deadline, as a
+// busy shard does all day: the timer heap stays bounded, and one deadline
+// timer per fiber serves all of its waits.
+TEST(RequestDeadline, EarlyWakeUpsDoNotPileUpTimers) {
+  FiberHub hub;
+  WaitToken token;
+  bool stop = false;
+  auto ref = hub.spawn([&] {
+    while (!stop) {
+      token = hub.prepare_wait();
+      hub.suspend(token, Clock::now() + std::chrono::hours(1));
+    }
+  });
+  hub.set_deadline(ref, Clock::now() + std::chrono::hours(2));
+  hub.run_ready();
+  std::size_t most = 0;
+  for (int i = 0; i < 100000; ++i) {
+    hub.wake(token);
+    hub.run_ready();
+    most = std::max(most, hub.pending_timers());
+  }
+  EXPECT_LE(most, 2048u) << "stale timer entries piled up";
+  stop = true;
+  hub.wake(token);
+  hub.run_ready();
+  EXPECT_EQ(hub.live(), 0u);
 }
 
 }  // namespace

@@ -20,6 +20,9 @@ struct Config {
   std::vector<std::string> recv_specs{"tcp://127.0.0.1:9996"};
   std::size_t shards = 0;                  // 0: one per core
   std::size_t stack_size = 128 * 1024;     // bytes per fiber stack
+  // A guard page under every fiber stack (an overflow crashes loudly). Off,
+  // a process can hold far more fibers than vm.max_map_count / 2.
+  bool stack_guard = true;
   std::chrono::milliseconds grace{5000};   // in-flight requests get this long at shutdown
   std::chrono::microseconds idle_poll{0};  // shard busy-poll before sleeping
   std::size_t pub_hwm = 100000;            // replies queued per shard before drops

@@ -14,7 +14,6 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <queue>
 #include <vector>
 
 #include "brubeck/pipeline/errors.hpp"
@@ -30,6 +29,11 @@ using Clock = std::chrono::steady_clock;
 struct FiberOptions {
   std::size_t stack_size = 128 * 1024;  // usable bytes; a guard page is added below
   std::size_t max_pooled_stacks = 4096;
+  // A guard page below each stack turns an overflow into a SIGSEGV instead of
+  // silent corruption. Each guarded stack costs two kernel memory maps, and
+  // a process may have vm.max_map_count (65,530 by default) of them, so
+  // about 32,000 fibers at once; without guards stacks merge into few maps.
+  bool guard_pages = true;
 };
 
 // Thrown at a cancelled fiber's next suspension point, so its stack unwinds
@@ -78,6 +82,8 @@ class FiberHub {
   bool has_ready() const noexcept { return ready_head_ != nullptr; }
   // Fibers spawned and not yet finished.
   std::size_t live() const noexcept { return live_; }
+  // Timer entries held, stale ones included (bounded by compaction).
+  std::size_t pending_timers() const noexcept { return timers_.size(); }
 
   // --- from inside a fiber of this hub ---
 
@@ -107,7 +113,7 @@ class FiberHub {
 
   // A fiber's deadline bounds every suspend() it makes from then on (a
   // request's deadline); children spawned by spawn_child() inherit it.
-  void set_deadline(FiberRef fiber, Clock::time_point deadline) noexcept;
+  void set_deadline(FiberRef fiber, Clock::time_point deadline);
   // The running fiber's deadline (Clock::time_point::max() when none).
   Clock::time_point deadline() const noexcept;
   // Spawns a fiber with the running fiber's deadline (or none outside one).
@@ -121,8 +127,14 @@ class FiberHub {
   struct Timer {
     Clock::time_point deadline;
     WaitToken token;
+    bool fiber_deadline;  // the fiber's own deadline, not one wait's
     bool operator>(const Timer& o) const noexcept { return deadline > o.deadline; }
   };
+  void push_timer(const Timer& t);
+  bool timer_live(const Timer& t) const noexcept;
+  // Drops entries of waits that ended otherwise, so early wake-ups (a reply
+  // long before its timeout) cannot pile the heap up.
+  void compact_timers();
 
   bool suspend_impl(WaitToken token, std::optional<Clock::time_point> deadline);
 
@@ -146,7 +158,8 @@ class FiberHub {
   std::vector<detail::FiberRecord*> free_records_;
   detail::FiberRecord* ready_head_ = nullptr;
   detail::FiberRecord* ready_tail_ = nullptr;
-  std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
+  std::vector<Timer> timers_;  // a min-heap on deadline
+  std::size_t compact_at_ = 1024;
   detail::FiberRecord* running_ = nullptr;
   // The hub's own context (run_ready's caller), as a record so that every
   // switch, fiber or hub, is filed the same way.
