@@ -95,6 +95,8 @@ int App::run() {
       base.actors = actors;
       base.recv_specs = config_.recv_specs;
       base.pub_hwm = static_cast<int>(config_.pub_hwm);
+      base.max_in_flight = config_.max_in_flight;
+      base.max_header_bytes = config_.max_header_bytes;
       base.pin = config_.pin_threads;
       base.fibers.stack_size = config_.stack_size;
       base.fibers.guard_pages = config_.stack_guard;

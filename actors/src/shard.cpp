@@ -20,6 +20,7 @@
 
 #include "brubeck/handlers/dispatch.hpp"
 #include "brubeck/pipeline/codec.hpp"
+#include "detail/log_limiter.hpp"
 #include "detail/loop_actor.hpp"
 #include "detail/loop_thread.hpp"
 #include "detail/messages.hpp"
@@ -135,6 +136,9 @@ class ShardLoop final : public ReplyChannel {
         pub_(zmq, zmq::socket_type::xpub),
         pulls_(zmq, options.pull_specs, reactor_) {
     pub_.set(zmq::sockopt::sndhwm, options.pub_hwm);
+    // At the high-water mark a send fails (and is counted) instead of
+    // vanishing without a trace.
+    pub_.set(zmq::sockopt::xpub_nodrop, 1);
     // Replies still queued at shutdown get a moment to reach Mongrel2.
     pub_.set(zmq::sockopt::linger, 1000);
     for (const auto& spec : options.recv_specs) pub_.connect(spec);
@@ -212,8 +216,12 @@ class ShardLoop final : public ReplyChannel {
     Frame frame;
     if (auto err = decoder_.decode(bytes, frame); err != DecodeError::ok) {
       stats_.malformed.fetch_add(1, std::memory_order_relaxed);
-      spdlog::warn("shard {}: dropped a malformed frame of {} bytes: {}", options_.index,
-                   bytes.size(), to_string(err));
+      std::uint64_t suppressed = 0;
+      if (malformed_log_.allow(suppressed))
+        spdlog::warn(
+            "shard {}: dropped a malformed frame of {} bytes: {} ({} more since the last "
+            "report)",
+            options_.index, bytes.size(), to_string(err), suppressed);
       return;
     }
     switch (frame.kind) {
@@ -228,6 +236,18 @@ class ShardLoop final : public ReplyChannel {
         return;
       case FrameKind::http:
         break;
+    }
+    if (bytes.size() - frame.body.size() > options_.max_header_bytes) {
+      reject(frame, 431, "request headers too large");
+      return;
+    }
+    if (frame.upload_start.empty() && frame.body.size() > options_.settings->max_body_bytes) {
+      reject(frame, 413, "request body too large");
+      return;
+    }
+    if (hub_->live() >= options_.max_in_flight) {
+      overloaded(frame);
+      return;
     }
     // The request keeps the whole batch alive (aliasing, no allocation per frame).
     std::shared_ptr<const void> storage(batch, &msg);
@@ -338,6 +358,22 @@ class ShardLoop final : public ReplyChannel {
     return true;
   }
 
+  // Full: a 503 the client may retry, and the connection stays open.
+  void overloaded(const Frame& frame) {
+    stats_.overloaded.fetch_add(1, std::memory_order_relaxed);
+    std::uint64_t suppressed = 0;
+    if (overload_log_.allow(suppressed))
+      spdlog::warn("shard {}: {} requests in flight, answering 503 ({} more since the last report)",
+                   options_.index, hub_->live(), suppressed);
+    auto response = error_response(503, "busy, retry shortly");
+    response.set_header("Retry-After", "1");
+    std::string_view id = frame.conn_id;
+    auto out = std::make_unique<std::string>();
+    append_reply_prefix(*out, frame.sender, std::span<const std::string_view>(&id, 1));
+    response.serialize(*out);
+    send(std::move(out));
+  }
+
   template <class Message>  // a Frame or a Request: both have sender and conn id
   void reject(const Message& frame, int status, std::string_view why) {
     stats_.rejected.fetch_add(1, std::memory_order_relaxed);
@@ -383,8 +419,17 @@ class ShardLoop final : public ReplyChannel {
         raw->data(), raw->size(), [](void*, void* hint) { delete static_cast<std::string*>(hint); },
         raw);
     bytes.release();
-    // PUB never blocks: at the high-water mark it drops, which the HWM size avoids.
-    pub_.send(msg, zmq::send_flags::dontwait);
+    // Never blocks: at the high-water mark the reply is dropped and counted
+    // (the HWM is sized so that this means Mongrel2 stopped reading).
+    if (!pub_.send(msg, zmq::send_flags::dontwait)) {
+      stats_.dropped_replies.fetch_add(1, std::memory_order_relaxed);
+      std::uint64_t suppressed = 0;
+      if (drop_log_.allow(suppressed))
+        spdlog::error(
+            "shard {}: reply dropped: the PUB socket is at its high-water mark ({} more "
+            "since the last report)",
+            options_.index, suppressed);
+    }
   }
 
   void start_drain(std::int64_t grace_ms) {
@@ -415,6 +460,9 @@ class ShardLoop final : public ReplyChannel {
   detail::PullSockets pulls_;
   std::unique_ptr<detail::LoopActorBinding> binding_;
   bool draining_ = false;
+  detail::LogLimiter malformed_log_;
+  detail::LogLimiter overload_log_;
+  detail::LogLimiter drop_log_;
 };
 
 }  // namespace

@@ -114,6 +114,8 @@ void apply_file(Config& c, const std::string& path) {
   if (auto v = integer("grace_ms")) c.grace = std::chrono::milliseconds(*v);
   if (auto v = integer("idle_poll_us")) c.idle_poll = std::chrono::microseconds(*v);
   if (auto v = integer("pub_hwm")) c.pub_hwm = *v;
+  if (auto v = integer("max_in_flight")) c.max_in_flight = *v;
+  if (auto v = integer("max_header_bytes")) c.max_header_bytes = *v;
   if (auto v = integer("request_timeout_ms")) c.request_timeout = std::chrono::milliseconds(*v);
   if (auto v = integer("offload_threads")) c.offload_threads = *v;
   if (auto v = integer("offload_queue")) c.offload_queue = *v;
@@ -158,6 +160,10 @@ void apply_env(Config& c, const std::function<const char*(const char*)>& getenv)
     c.max_body_bytes = parse_size("BRUBECK_MAX_BODY_BYTES", *v);
   if (auto v = get("BRUBECK_MONGREL2_CHROOT")) c.mongrel2_chroot = *v;
   if (auto v = get("BRUBECK_UPLOAD_STORE")) c.upload_store = *v;
+  if (auto v = get("BRUBECK_MAX_IN_FLIGHT"))
+    c.max_in_flight = parse_size("BRUBECK_MAX_IN_FLIGHT", *v);
+  if (auto v = get("BRUBECK_MAX_HEADER_BYTES"))
+    c.max_header_bytes = parse_size("BRUBECK_MAX_HEADER_BYTES", *v);
   if (auto v = get("BRUBECK_REQUEST_TIMEOUT_MS"))
     c.request_timeout = std::chrono::milliseconds(parse_size("BRUBECK_REQUEST_TIMEOUT_MS", *v));
   if (auto v = get("BRUBECK_OFFLOAD_THREADS"))
@@ -189,6 +195,8 @@ void validate(const Config& c) {
     throw ConfigError("request_timeout_ms: at most 24 hours (0: no limit)");
   if (c.offload_threads > 4096) throw ConfigError("offload_threads: at most 4096");
   if (c.offload_queue == 0) throw ConfigError("offload_queue: must be positive");
+  if (c.max_in_flight == 0) throw ConfigError("max_in_flight: must be positive");
+  if (c.max_header_bytes < 1024) throw ConfigError("max_header_bytes: at least 1024");
   static const char* const levels[] = {"trace", "debug",    "info", "warn",
                                        "error", "critical", "off"};
   bool ok = false;
@@ -210,6 +218,7 @@ Config parse_config(const std::vector<std::string>& args,
   std::size_t max_body_bytes = 0;
   std::string chroot, upload_store;
   std::size_t request_timeout_ms = 0, offload_threads = 0, offload_queue = 0;
+  std::size_t max_in_flight = 0, max_header_bytes = 0;
   cli.add_option("-c,--config", file, "TOML configuration file (also BRUBECK_CONFIG)");
   auto* o_send = cli.add_option("--send-spec", send_specs, "Mongrel2 send_spec (repeatable)");
   auto* o_recv = cli.add_option("--recv-spec", recv_specs, "Mongrel2 recv_spec (repeatable)");
@@ -232,6 +241,10 @@ Config parse_config(const std::vector<std::string>& args,
   auto* o_threads = cli.add_option("--offload-threads", offload_threads,
                                    "offload() worker threads (0: four per core)");
   auto* o_queue = cli.add_option("--offload-queue", offload_queue, "offload() jobs queued");
+  auto* o_inflight = cli.add_option("--max-in-flight", max_in_flight,
+                                    "requests per shard at once; more get 503 + Retry-After");
+  auto* o_header = cli.add_option("--max-header-bytes", max_header_bytes,
+                                  "largest request headers (431 beyond)");
 
   std::vector<std::string> rev(args.rbegin(), args.rend() - (args.empty() ? 0 : 1));
   try {
@@ -263,6 +276,8 @@ Config parse_config(const std::vector<std::string>& args,
   if (o_timeout->count()) c.request_timeout = std::chrono::milliseconds(request_timeout_ms);
   if (o_threads->count()) c.offload_threads = offload_threads;
   if (o_queue->count()) c.offload_queue = offload_queue;
+  if (o_inflight->count()) c.max_in_flight = max_in_flight;
+  if (o_header->count()) c.max_header_bytes = max_header_bytes;
   validate(c);
   return c;
 }

@@ -331,3 +331,55 @@ TEST(App, AskTimesOutAndCarriesErrors) {
 
 }  // namespace
 }  // namespace brubeck
+
+namespace brubeck {
+namespace {
+
+// Back-pressure: a shard holds at most max_in_flight requests; the rest are
+// answered 503 with Retry-After at once (never queued), and the first ones
+// still finish. Oversized headers get 431.
+TEST(App, FullShardAnswers503AndOversizedHeaders431) {
+  FakeMongrel2 m2b;
+  Config config = RunningApp::make_config(m2b, 1);
+  config.max_in_flight = 2;
+  config.max_header_bytes = 1024;
+  App app(config);
+  app.route<Sleepy>("^/sleep$");
+  std::atomic<int> code{-1};
+  std::thread thread([&] { code = app.run(); });
+  for (int i = 0; i < 500 && !app.running(); ++i) {
+    m2b.pump();
+    std::this_thread::sleep_for(10ms);
+  }
+  std::this_thread::sleep_for(200ms);
+  ASSERT_TRUE(app.running());
+  for (int c = 1; c <= 5; ++c) m2b.push(request_frame(std::to_string(c), "/sleep"));
+  std::map<std::string, std::string> replies;
+  for (int i = 0; i < 5; ++i) {
+    auto reply = m2b.receive();
+    ASSERT_FALSE(reply.empty());
+    auto [id, http] = split_reply(reply);
+    replies[id] = http;
+  }
+  int ok = 0, busy = 0;
+  for (auto& [id, http] : replies) {
+    if (http.rfind("HTTP/1.1 200", 0) == 0) ++ok;
+    if (http.rfind("HTTP/1.1 503", 0) == 0) {
+      ++busy;
+      EXPECT_NE(http.find("Retry-After: 1\r\n"), std::string::npos) << http;
+    }
+  }
+  EXPECT_EQ(ok, 2);
+  EXPECT_EQ(busy, 3);
+
+  std::string big_query(2000, 'q');
+  m2b.push(request_frame("9", "/sleep", "GET", "HTTP/1.1", big_query));
+  auto reply = m2b.receive();
+  EXPECT_EQ(split_reply(reply).second.rfind("HTTP/1.1 431", 0), 0u) << reply;
+  app.stop();
+  thread.join();
+  EXPECT_EQ(code.load(), 0);
+}
+
+}  // namespace
+}  // namespace brubeck

@@ -37,6 +37,11 @@ struct ShardOptions {
   // frames come from the router.
   std::vector<std::string> pull_specs;
   int pub_hwm = 100000;
+  // Requests running at once on this shard; more are answered 503 with
+  // Retry-After at once, never queued without bound.
+  std::size_t max_in_flight = 10000;
+  // Larger request headers (as Mongrel2 frames them) are answered 431.
+  std::size_t max_header_bytes = 64 * 1024;
   bool pin = true;
   FiberOptions fibers;
   ReactorOptions reactor;
@@ -52,10 +57,12 @@ struct ShardStats {
   std::atomic<std::uint64_t> replies{0};
   std::atomic<std::uint64_t> malformed{0};
   std::atomic<std::uint64_t> disconnects{0};
-  std::atomic<std::uint64_t> ignored{0};    // JSON/XML socket messages without a handler
-  std::atomic<std::uint64_t> uploads{0};    // large uploads handed to handlers
-  std::atomic<std::uint64_t> rejected{0};   // answered by the shard itself (400, 413)
-  std::atomic<std::uint64_t> cancelled{0};  // requests whose client disconnected
+  std::atomic<std::uint64_t> ignored{0};          // JSON/XML socket messages without a handler
+  std::atomic<std::uint64_t> uploads{0};          // large uploads handed to handlers
+  std::atomic<std::uint64_t> rejected{0};         // answered by the shard itself (400, 413)
+  std::atomic<std::uint64_t> cancelled{0};        // requests whose client disconnected
+  std::atomic<std::uint64_t> overloaded{0};       // answered 503: max_in_flight reached
+  std::atomic<std::uint64_t> dropped_replies{0};  // the PUB socket was at its high-water mark
 };
 
 class Shard {

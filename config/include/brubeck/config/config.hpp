@@ -18,15 +18,17 @@ struct Config {
   std::vector<std::string> send_specs{"tcp://127.0.0.1:9997"};
   // Mongrel2's recv_spec endpoints: every shard's PUB connects to each.
   std::vector<std::string> recv_specs{"tcp://127.0.0.1:9996"};
-  std::size_t shards = 0;                  // 0: one per core
-  std::size_t stack_size = 128 * 1024;     // bytes per fiber stack
+  std::size_t shards = 0;               // 0: one per core
+  std::size_t stack_size = 128 * 1024;  // bytes per fiber stack
   // A guard page under every fiber stack (an overflow crashes loudly). Off,
   // a process can hold far more fibers than vm.max_map_count / 2.
   bool stack_guard = true;
-  std::chrono::milliseconds grace{5000};   // in-flight requests get this long at shutdown
-  std::chrono::microseconds idle_poll{0};  // shard busy-poll before sleeping
-  std::size_t pub_hwm = 100000;            // replies queued per shard before drops
-  bool pin_threads = true;                 // pin shard k to core k % cores
+  std::chrono::milliseconds grace{5000};     // in-flight requests get this long at shutdown
+  std::chrono::microseconds idle_poll{0};    // shard busy-poll before sleeping
+  std::size_t pub_hwm = 100000;              // replies queued per shard before drops
+  std::size_t max_in_flight = 10000;         // per shard; more are answered 503 + Retry-After
+  std::size_t max_header_bytes = 64 * 1024;  // larger request headers: 431
+  bool pin_threads = true;                   // pin shard k to core k % cores
   std::string log_level = "info";
   // Signs secure cookies with the first, accepts any (key rotation); each at
   // least 16 bytes. Empty: secure cookies are unavailable.
