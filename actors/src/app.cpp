@@ -69,10 +69,16 @@ int App::run() {
 
   int code = 0;
   {
-    Supervisor supervisor(system, zmq, [this](const std::string&) {
-      failed_.store(true);
-      stop_requested_.store(true);
-    });
+    Router* live_router = nullptr;  // set once the router runs (several shards only)
+    Supervisor supervisor(
+        system, zmq,
+        [this](const std::string&) {
+          failed_.store(true);
+          stop_requested_.store(true);
+        },
+        [&live_router](std::size_t index, const caf::actor& shard) {
+          if (live_router != nullptr) live_router->replace_shard(index, shard);
+        });
     std::unique_ptr<Router> router;
     auto actors = std::make_shared<ActorDirectory>();
     // User actors end with run(): before the system, which waits for them.
@@ -119,6 +125,7 @@ int App::run() {
         router = std::make_unique<Router>(system, zmq, RouterOptions{config_.send_specs},
                                           supervisor.shard_handles());
         router->start();
+        live_router = router.get();
       }
     } catch (const std::exception& e) {
       spdlog::error("brubeck: cannot start: {}", e.what());
@@ -135,7 +142,9 @@ int App::run() {
         spdlog::info("brubeck: {} received, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
         break;
       }
+      supervisor.restart_failed();
     }
+    live_router = nullptr;
     if (router) router->stop();
     supervisor.drain(config_.grace);
     running_.store(false);

@@ -45,7 +45,12 @@ class RouterLoop {
     pending_.resize(shards.size());
     reactor_.add_poll_hook([this] { return pull(); });
     binding_ = std::make_unique<detail::LoopActorBinding>(
-        system, reactor_, caf::behavior{[this](detail::stop_atom) { stop(); }});
+        system, reactor_,
+        caf::behavior{[this](detail::stop_atom) { stop(); },
+                      // A restarted shard: its connections go to the new actor.
+                      [this](detail::replace_atom, std::uint64_t index, const caf::actor& shard) {
+                        if (index < shards_.size()) shards_[index] = shard;
+                      }});
   }
 
   ~RouterLoop() { binding_->shutdown(); }
@@ -100,7 +105,7 @@ class RouterLoop {
   }
 
   const RouterOptions& options_;
-  const std::vector<caf::actor>& shards_;
+  std::vector<caf::actor> shards_;  // the router thread's own copy
   RouterStats& stats_;
   Reactor reactor_;
   detail::PullSockets sockets_;
@@ -135,6 +140,10 @@ void Router::start() {
 }
 
 caf::actor Router::handle() const { return handle_; }
+
+void Router::replace_shard(std::size_t index, const caf::actor& shard) {
+  if (handle_) caf::anon_send(handle_, detail::replace_atom::value, std::uint64_t{index}, shard);
+}
 
 void Router::stop() {
   if (!thread_.joinable()) return;

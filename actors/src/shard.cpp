@@ -168,6 +168,30 @@ class ShardLoop final : public ReplyChannel {
 
   const caf::actor& handle() const { return binding_->handle(); }
   void run() { reactor_.run(); }
+  // The loop ended without a drain: the actor was killed or the loop threw.
+  bool died() const noexcept { return !draining_; }
+
+  // On the way out of a dead shard: every request still in flight gets a 503
+  // (and its connection is closed, since nothing else will answer it).
+  void answer_in_flight() {
+    std::size_t n = 0;
+    for (const auto& [conn, tracked] : in_flight_) {
+      auto id = std::to_string(conn);
+      for (const auto& t : tracked) {
+        auto response = error_response(503, "the server restarted part of itself; retry");
+        response.set_header("Retry-After", "1");
+        response.set_header("Connection", "close");
+        std::string_view view = id;
+        auto out = std::make_unique<std::string>();
+        append_reply_prefix(*out, t.sender, std::span<const std::string_view>(&view, 1));
+        response.serialize(*out);
+        send(std::move(out));
+        send(std::make_unique<std::string>(encode_close(t.sender, id)));
+        ++n;
+      }
+    }
+    if (n > 0) spdlog::error("shard {}: answered {} in-flight requests 503", options_.index, n);
+  }
   std::size_t in_flight() const { return hub_->live(); }
 
  private:
@@ -483,6 +507,14 @@ void Shard::start() {
         } catch (const std::exception& e) {
           spdlog::critical("shard {}: event loop failed: {}", options_.index, e.what());
           loop.fail();
+        }
+        if (loop.died()) {
+          try {
+            loop.answer_in_flight();
+          } catch (const std::exception& e) {
+            spdlog::error("shard {}: could not answer in-flight requests: {}", options_.index,
+                          e.what());
+          }
         }
         spdlog::debug("shard {}: stopped", options_.index);
       });

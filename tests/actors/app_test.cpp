@@ -383,3 +383,52 @@ TEST(App, FullShardAnswers503AndOversizedHeaders431) {
 
 }  // namespace
 }  // namespace brubeck
+
+namespace brubeck {
+namespace {
+
+// A shard that dies answers its in-flight requests 503 and is replaced; the
+// other shard's requests never notice.
+TEST(App, ADeadShardIsRestartedAndItsRequestsAnswered503) {
+  FakeMongrel2 m2;
+  RunningApp running(m2, 2, [](App& app) {
+    app.route("^/die$", {Method::get}, [](WebMessageHandler&) {
+      auto& self = detail::current_requester();
+      caf::anon_send_exit(caf::actor_cast<caf::actor>(&self), caf::exit_reason::kill);
+      this_fiber::sleep_for(5s);  // still in flight when the shard goes
+    });
+  });
+  ASSERT_TRUE(running.app.running());
+  // Connections of each shard.
+  std::vector<std::string> on0, on1;
+  for (int c = 1; on0.size() < 3 || on1.size() < 3; ++c)
+    (shard_for(kSender, std::to_string(c), 2) == 0 ? on0 : on1).push_back(std::to_string(c));
+
+  m2.push(request_frame(on1[0], "/sleep"));  // in flight on shard 1 when it dies
+  m2.push(request_frame(on0[0], "/sleep"));  // shard 0: must not notice
+  std::this_thread::sleep_for(50ms);
+  m2.push(request_frame(on1[1], "/die"));
+  std::map<std::string, std::string> status_of;
+  for (int i = 0; i < 8 && status_of.size() < 3; ++i) {
+    auto reply = m2.receive();
+    if (reply.empty()) break;
+    auto [id, http] = split_reply(reply);
+    if (!http.empty() && http.rfind("HTTP/1.1 ", 0) == 0) status_of[id] = http.substr(9, 3);
+  }
+  EXPECT_EQ(status_of[on1[0]], "503");
+  EXPECT_EQ(status_of[on1[1]], "503");
+  EXPECT_EQ(status_of[on0[0]], "200");
+  // The replacement serves shard 1's connections again.
+  std::string body;
+  for (int attempt = 0; attempt < 20 && body != "1"; ++attempt) {
+    std::this_thread::sleep_for(100ms);
+    m2.push(request_frame(on1[2], "/shard"));
+    auto reply = m2.receive();
+    body = body_of(split_reply(reply).second);
+  }
+  EXPECT_EQ(body, "1");
+  EXPECT_EQ(running.stop(), 0) << "a repaired shard is no failure";
+}
+
+}  // namespace
+}  // namespace brubeck

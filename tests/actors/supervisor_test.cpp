@@ -9,6 +9,7 @@
 #include <chrono>
 #include <mutex>
 #include <thread>
+#include <vector>
 #include <zmq.hpp>
 
 namespace brubeck {
@@ -47,27 +48,47 @@ TEST(Supervisor, StartsShardsAndDrainsThemOnRequest) {
   EXPECT_EQ(failures.load(), 0) << "a drain is not a failure";
 }
 
-TEST(Supervisor, ReportsAShardThatDiesAndStillDrainsTheRest) {
+TEST(Supervisor, RestartsAShardThatDiesAndGivesUpOnOneThatKeepsDying) {
   auto cfg = small_config();
   caf::actor_system system{cfg};
   zmq::context_t zmq{1};
   std::mutex m;
   std::string what;
   std::atomic<int> failures{0};
+  std::vector<std::size_t> restarted;
   {
-    Supervisor sup(system, zmq, [&](const std::string& w) {
-      std::lock_guard lock(m);
-      what = w;
-      ++failures;
-    });
+    Supervisor sup(
+        system, zmq,
+        [&](const std::string& w) {
+          std::lock_guard lock(m);
+          what = w;
+          ++failures;
+        },
+        [&](std::size_t index, const caf::actor& shard) {
+          EXPECT_TRUE(shard);
+          restarted.push_back(index);
+        },
+        /*max_restarts=*/2);
     sup.start_shards(2, options(), {});
-    caf::anon_send_exit(sup.shard_handles()[1], caf::exit_reason::kill);
-    for (int i = 0; i < 500 && failures.load() == 0; ++i) std::this_thread::sleep_for(10ms);
-    EXPECT_EQ(failures.load(), 1);
+    auto survivor = sup.shard_handles()[0];
+    // Each kill is noticed (asynchronously) and repaired by restart_failed().
+    for (int kill = 1; kill <= 3; ++kill) {
+      auto victim = sup.shard_handles()[1];
+      caf::anon_send_exit(victim, caf::exit_reason::kill);
+      for (int i = 0; i < 500 && sup.restart_failed() == 0 && failures.load() == 0; ++i)
+        std::this_thread::sleep_for(10ms);
+      if (kill <= 2) {
+        EXPECT_NE(sup.shard_handles()[1], victim) << "kill " << kill << ": not replaced";
+      }
+    }
+    EXPECT_EQ(restarted, (std::vector<std::size_t>{1, 1}));
+    EXPECT_EQ(sup.restarts(), 2u);
+    EXPECT_EQ(failures.load(), 1) << "the third death within a minute is given up on";
     {
       std::lock_guard lock(m);
       EXPECT_NE(what.find("shard 1"), std::string::npos) << what;
     }
+    EXPECT_EQ(sup.shard_handles()[0], survivor) << "the other shard never noticed";
     sup.drain(100ms);  // must return: the dead shard's thread has ended too
   }
 }

@@ -20,6 +20,7 @@ using FrameBatchPtr = std::shared_ptr<FrameBatch>;
 using frames_atom = caf::atom_constant<caf::atom("frames")>;
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
+using replace_atom = caf::atom_constant<caf::atom("replace")>;
 
 }  // namespace brubeck::detail
 

@@ -54,6 +54,8 @@ class Router {
 
   caf::actor handle() const;
   const RouterStats& stats() const noexcept { return stats_; }
+  // Any thread: frames of shard `index` go to `shard` from now on.
+  void replace_shard(std::size_t index, const caf::actor& shard);
 
  private:
   caf::actor_system& system_;
