@@ -4,11 +4,14 @@
 #include <boost/context/fiber.hpp>
 #include <boost/context/protected_fixedsize_stack.hpp>
 
+#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cassert>
+#include <cstring>
+#include <mutex>
 #include <new>
 
 namespace brubeck {
@@ -29,7 +32,9 @@ struct FiberRecord {
   FiberRecord* next_ready = nullptr;
   bool uninterruptible = false;  // in suspend_uninterruptible()
   Clock::time_point deadline = Clock::time_point::max();
-  WaitToken joiner;  // who waits for this fiber to end
+  WaitToken joiner;
+  const char* guard_low = nullptr;  // the guard page under this fiber's stack, if any  // who waits
+                                    // for this fiber to end
 };
 
 // Guarded stacks, kept for reuse: mmap + mprotect per request would dominate
@@ -41,6 +46,7 @@ class StackPool {
   ~StackPool() {
     for (auto& sc : free_) release(sc);
   }
+  bool guarded() const noexcept { return guard_; }
   boost::context::stack_context take() {
     if (free_.empty()) return make();
     auto sc = free_.back();
@@ -93,11 +99,78 @@ namespace {
 // Boost.Context copies the allocator into the fiber's control block.
 struct PooledStack {
   StackPool* pool;
-  boost::context::stack_context allocate() { return pool->take(); }
+  FiberRecord* record;
+  boost::context::stack_context allocate() {
+    auto sc = pool->take();
+    record->guard_low = pool->guarded() ? static_cast<const char*>(sc.sp) - sc.size : nullptr;
+    return sc;
+  }
   void deallocate(boost::context::stack_context& sc) noexcept { pool->give(sc); }
 };
 
 thread_local FiberHub* tl_running_hub = nullptr;
+
+// A fiber that overflows its stack hits the guard page below it: SIGSEGV.
+// The handler (on an alternate stack: the fiber's own is exhausted) says so
+// in words, then lets the default action end the process. Sanitizer builds
+// keep their own reports.
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+struct sigaction g_previous_segv;
+
+void write_all(const char* text) {
+  std::size_t n = std::strlen(text);
+  while (n > 0) {
+    auto w = ::write(STDERR_FILENO, text, n);
+    if (w <= 0) return;
+    text += w;
+    n -= static_cast<std::size_t>(w);
+  }
+}
+
+void on_segv(int sig, siginfo_t* info, void* context) {
+  auto* hub = tl_running_hub;
+  if (hub != nullptr && hub->in_guard_page(info->si_addr)) {
+    write_all(
+        "brubeck: fiber stack overflow: a request's fiber ran past its stack and hit the guard "
+        "page below it. Raise stack_size (--stack-size, BRUBECK_STACK_SIZE) or use less stack "
+        "(deep recursion, large local arrays). The process ends now; run several handler "
+        "processes behind Mongrel2 so the site stays up while it restarts.\n");
+    ::signal(SIGSEGV, SIG_DFL);  // the faulting access repeats and ends the process
+    return;
+  }
+  if (g_previous_segv.sa_flags & SA_SIGINFO) {
+    if (g_previous_segv.sa_sigaction != nullptr)
+      return g_previous_segv.sa_sigaction(sig, info, context);
+  } else if (g_previous_segv.sa_handler != SIG_DFL && g_previous_segv.sa_handler != SIG_IGN &&
+             g_previous_segv.sa_handler != nullptr) {
+    return g_previous_segv.sa_handler(sig);
+  }
+  ::signal(SIGSEGV, SIG_DFL);
+}
+
+void install_overflow_report() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa {};
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGSEGV, &sa, &g_previous_segv);
+  });
+  // Each thread running fibers needs an alternate stack for the handler.
+  thread_local std::unique_ptr<char[]> alt;
+  if (!alt) {
+    constexpr std::size_t kSize = 64 * 1024;
+    alt = std::make_unique<char[]>(kSize);
+    stack_t ss{};
+    ss.ss_sp = alt.get();
+    ss.ss_size = kSize;
+    ::sigaltstack(&ss, nullptr);
+  }
+}
+#else
+void install_overflow_report() {}
+#endif
 }  // namespace
 }  // namespace detail
 
@@ -108,7 +181,17 @@ FiberHub::FiberHub(FiberOptions options)
     : options_(options),
       stacks_(std::make_unique<detail::StackPool>(options.stack_size, options.max_pooled_stacks,
                                                   options.guard_pages)),
-      hub_record_(std::make_unique<FiberRecord>()) {}
+      hub_record_(std::make_unique<FiberRecord>()) {
+  if (options.guard_pages) detail::install_overflow_report();
+}
+
+bool FiberHub::in_guard_page(const void* address) const noexcept {
+  auto* r = running_;
+  if (r == nullptr || r->guard_low == nullptr) return false;
+  auto* a = static_cast<const char*>(address);
+  static const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  return a >= r->guard_low && a < r->guard_low + page;
+}
 
 FiberHub::~FiberHub() {
   destroying_ = true;  // joins on the unwinding stacks must not wait
@@ -155,7 +238,7 @@ FiberRef FiberHub::spawn(std::function<void()> fn) {
   r->deadline = Clock::time_point::max();
   r->joiner = {};
   r->context = boost::context::fiber(
-      std::allocator_arg, detail::PooledStack{stacks_.get()},
+      std::allocator_arg, detail::PooledStack{stacks_.get(), r},
       [this, r](boost::context::fiber&& from) {
         on_resumed(std::move(from));
         try {

@@ -281,3 +281,34 @@ TEST(FiberHub, UnguardedStacksAllowManyConcurrentFibers) {
 
 }  // namespace
 }  // namespace brubeck
+
+namespace brubeck {
+namespace {
+
+// Deep enough to overflow any test stack; the bound only keeps the compiler
+// from calling the recursion infinite.
+[[gnu::noinline]] int recurse(int depth, const volatile int& limit) {
+  volatile char frame[1024];
+  frame[0] = static_cast<char>(depth);
+  if (depth >= limit) return frame[0];
+  return recurse(depth + 1, limit) + frame[0];
+}
+
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+// A fiber that overflows its stack hits the guard page: the process ends
+// with a message that says so, never with silent corruption.
+TEST(FiberHubDeathTest, StackOverflowEndsTheProcessWithAClearMessage) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        FiberHub hub(FiberOptions{.stack_size = 32 * 1024, .max_pooled_stacks = 1});
+        static volatile int limit = 1 << 30;
+        hub.spawn([] { recurse(0, limit); });
+        hub.run_ready();
+      },
+      "fiber stack overflow");
+}
+#endif
+
+}  // namespace
+}  // namespace brubeck

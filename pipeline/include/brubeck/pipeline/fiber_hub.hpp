@@ -82,6 +82,9 @@ class FiberHub {
   bool has_ready() const noexcept { return ready_head_ != nullptr; }
   // Fibers spawned and not yet finished.
   std::size_t live() const noexcept { return live_; }
+  // Whether `address` lies in the guard page under the running fiber's stack
+  // (how a SIGSEGV is recognised as a stack overflow and reported in words).
+  bool in_guard_page(const void* address) const noexcept;
   // Timer entries held, stale ones included (bounded by compaction).
   std::size_t pending_timers() const noexcept { return timers_.size(); }
 
