@@ -1,0 +1,199 @@
+// The whole in-process path of one request, without sockets (issue #5): what
+// a shard does between receiving a frame and handing the reply to its PUB
+// socket. Decode the captured-shape frame (FrameDecoder), build the Request,
+// route it (RouteTable, the demo's table), run the handler (`dispatch`:
+// DemoHandler answers "Take five, x!"), and encode the reply frame
+// (append_reply_prefix + Response::serialize).
+//
+//   bench_request_path [Google Benchmark flags]
+//     BM_request_path            on the calling stack
+//     BM_request_path_fiber/B    each request in its own fiber on a FiberHub
+//                                (recycled guarded stacks, the app's 60 s
+//                                request deadline), B spawned per run_ready
+//   bench_request_path --iterations N [--fiber]
+//     N requests in a plain loop (no Google Benchmark), for callgrind:
+//       valgrind --tool=callgrind --toggle-collect='*run_requests*' \
+//         bench_request_path --iterations 20000
+//     gives instructions per request = Ir / N, deterministically.
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "brubeck/handlers/dispatch.hpp"
+#include "brubeck/handlers/routes.hpp"
+#include "brubeck/pipeline/codec.hpp"
+#include "brubeck/pipeline/fiber_hub.hpp"
+
+namespace {
+
+using namespace brubeck;
+
+// demo_minimal, as in examples/demo.cpp.
+class DemoHandler : public WebMessageHandler {
+ public:
+  void get() override { set_body("Take five, " + get_argument("name", "dude") + "!"); }
+};
+
+class Other : public WebMessageHandler {
+ public:
+  void get() override { set_body("other"); }
+};
+
+// The demo's table (same patterns, same order); only /brubeck matters.
+RouteTable demo_routes() {
+  std::vector<RouteSpec> specs;
+  specs.push_back(class_route<Other>(R"(^/$)"));
+  specs.push_back(class_route<DemoHandler>(R"(^/brubeck$)"));
+  for (const char* p : {R"(^/class/(\w+)$)",  R"(^/fun/(?P<name>\w+)$)",
+                        R"(^/feed$)",         R"(^/json$)",
+                        R"(^/shard$)",        R"(^/boom$)",
+                        R"(^/args$)",         R"(^/upload$)",
+                        R"(^/upload/small$)", R"(^/cookies/set$)",
+                        R"(^/cookies$)",      R"(^/redirect$)",
+                        R"(^/stream$)",       R"(^/later$)",
+                        R"(^/sqlite/notes$)", R"(^/redis/incr$)",
+                        R"(^/pg/sleep$)",     R"(^/counter$)",
+                        R"(^/fanout$)",       R"(^/slow$)"})
+    specs.push_back(class_route<Other>(p));
+  return RouteTable(std::move(specs));
+}
+
+// The frame bench_loadgen sends: a browser GET /brubeck?name=x as Mongrel2
+// 1.12.2 frames it, ~500 bytes of JSON headers.
+std::string captured_frame() {
+  const std::string headers =
+      R"({"PATH":"/brubeck","x-forwarded-for":"127.0.0.1","accept-language":"en-US,en;q=0.9",)"
+      R"("accept-encoding":"gzip, deflate, br","accept":"text/html,application/xhtml+xml,)"
+      R"(application/xml;q=0.9,*/*;q=0.8","connection":"keep-alive",)"
+      R"("user-agent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) )"
+      R"(Chrome/120.0.0.0 Safari/537.36","host":"127.0.0.1:6767","METHOD":"GET",)"
+      R"("VERSION":"HTTP/1.1","URI":"/brubeck?name=x","QUERY":"name=x","PATTERN":"/",)"
+      R"("URL_SCHEME":"http","REMOTE_ADDR":"127.0.0.1"})";
+  return "f4c5e1a2-7b3d-4e8f-9a10-b2c3d4e5f607 17 /brubeck " + std::to_string(headers.size()) +
+         ":" + headers + ",0:,";
+}
+
+struct Path {
+  FrameDecoder decoder;
+  RouteTable routes = demo_routes();
+  HandlerSettings settings;
+  std::string bytes = captured_frame();
+  std::shared_ptr<const void> storage = std::make_shared<int>(0);  // the shard's batch
+
+  Path() { settings.request_timeout = std::chrono::milliseconds(60000); }
+
+  // One request, as ShardLoop::accept + reply do it. Returns the frame size.
+  std::size_t one(std::string& out) {
+    Frame frame;
+    if (decoder.decode(bytes, frame) != DecodeError::ok || frame.kind != FrameKind::http)
+      std::abort();
+    Request request(std::move(frame), storage, 0);
+    auto result = dispatch(routes, request, settings);
+    if (request.should_close()) result.response.set_header("Connection", "close");
+    std::string_view id = request.conn_id();
+    out.clear();
+    append_reply_prefix(out, request.sender(), std::span<const std::string_view>(&id, 1));
+    result.response.serialize(out, result.include_body);
+    return out.size();
+  }
+};
+
+bool reply_ok(const std::string& out) {
+  return out.find("HTTP/1.1 200 OK") != std::string::npos && out.ends_with("\r\n\r\nTake five, x!");
+}
+
+void BM_request_path(benchmark::State& state) {
+  Path path;
+  std::string out;
+  path.one(out);
+  if (!reply_ok(out)) {
+    state.SkipWithError(("unexpected reply: " + out).c_str());
+    return;
+  }
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(path.one(out));
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+  state.counters["frame_bytes"] = static_cast<double>(path.bytes.size());
+  state.counters["reply_bytes"] = static_cast<double>(out.size());
+}
+BENCHMARK(BM_request_path);
+
+void BM_request_path_fiber(benchmark::State& state) {
+  const auto batch = static_cast<std::size_t>(state.range(0));
+  Path path;
+  FiberHub hub;
+  std::size_t bytes = 0;
+  for (auto _ : state) {
+    for (std::size_t i = 0; i < batch; ++i)
+      hub.spawn([&] {
+        std::string out;  // the shard allocates each reply (ZeroMQ frees it)
+        bytes += path.one(out);
+      });
+    hub.run_ready(batch);
+  }
+  benchmark::DoNotOptimize(bytes);
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * batch));
+}
+BENCHMARK(BM_request_path_fiber)->Arg(1)->Arg(64);
+
+// The callgrind entry point: not inlined, so --toggle-collect finds it.
+[[gnu::noinline]] std::size_t run_requests(Path& path, std::size_t n) {
+  std::size_t bytes = 0;
+  std::string out;
+  for (std::size_t i = 0; i < n; ++i) bytes += path.one(out);
+  return bytes;
+}
+
+[[gnu::noinline]] std::size_t run_requests_fiber(Path& path, FiberHub& hub, std::size_t n) {
+  std::size_t bytes = 0;
+  for (std::size_t done = 0; done < n; done += 64) {
+    std::size_t batch = std::min<std::size_t>(64, n - done);
+    for (std::size_t i = 0; i < batch; ++i)
+      hub.spawn([&] {
+        std::string out;
+        bytes += path.one(out);
+      });
+    hub.run_ready(batch);
+  }
+  return bytes;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc >= 3 && std::strcmp(argv[1], "--iterations") == 0) {
+    const std::size_t n = std::strtoull(argv[2], nullptr, 10);
+    const bool fiber = argc >= 4 && std::strcmp(argv[3], "--fiber") == 0;
+    Path path;
+    std::string out;
+    path.one(out);  // warm: first-use allocations, lazily built tables
+    if (!reply_ok(out)) {
+      std::fprintf(stderr, "unexpected reply: %s\n", out.c_str());
+      return 1;
+    }
+    std::size_t bytes = 0;
+    if (fiber) {
+      FiberHub hub;
+      run_requests_fiber(path, hub, 64);  // warm the stack pool
+      bytes = run_requests_fiber(path, hub, n);
+    } else {
+      bytes = run_requests(path, n);
+    }
+    std::printf("requests %zu (%s), reply bytes %zu\n", n, fiber ? "fibers" : "plain", bytes);
+    return 0;
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
