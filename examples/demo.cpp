@@ -8,6 +8,7 @@
 #include <caf/atom.hpp>
 #include <caf/event_based_actor.hpp>
 
+#include <cstdio>
 #include <cstdlib>
 
 #include <algorithm>
@@ -375,10 +376,18 @@ int main(int argc, char** argv) {
   app.route<StreamHandler>(R"(^/stream$)");
   app.route<LaterHandler>(R"(^/later$)");
 
-  auto notes = brubeck::SqliteDatabase::open(
-      env_or("DEMO_SQLITE", "brubeck-demo.db"),
-      "CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL, "
-      "created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')))");
+  // deploy/run keeps the notes in a file under the build tree; without
+  // DEMO_SQLITE they live in memory (several demos may run side by side).
+  std::shared_ptr<brubeck::SqliteDatabase> notes;
+  try {
+    notes = brubeck::SqliteDatabase::open(
+        env_or("DEMO_SQLITE", ":memory:"),
+        "CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL, "
+        "created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')))");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "brubeck_demo: cannot open the notes database: %s\n", e.what());
+    return 2;
+  }
   app.route<NotesHandler>(R"(^/sqlite/notes$)", notes);
   app.route<RedisIncrHandler>(R"(^/redis/incr$)");
   app.route<PgSleepHandler>(R"(^/pg/sleep$)").timeout(35s);
