@@ -10,6 +10,7 @@
 
 #include "brubeck/pipeline/codec.hpp"
 #include "brubeck/pipeline/reactor.hpp"
+#include "detail/log_limiter.hpp"
 #include "detail/loop_actor.hpp"
 #include "detail/loop_thread.hpp"
 #include "detail/messages.hpp"
@@ -72,8 +73,12 @@ class RouterLoop {
     auto key = peek_route_key(std::string_view(static_cast<const char*>(msg.data()), msg.size()));
     if (!key) {
       stats_.malformed.fetch_add(1, std::memory_order_relaxed);
-      spdlog::warn("router: dropped a frame of {} bytes without a valid sender and conn id",
-                   msg.size());
+      std::uint64_t suppressed = 0;
+      if (malformed_log_.allow(suppressed))
+        spdlog::warn(
+            "router: dropped a frame of {} bytes without a valid sender and conn id ({} more "
+            "since the last report)",
+            msg.size(), suppressed);
       return;
     }
     auto k = shard_for(key->sender, key->conn_id, shards_.size());
@@ -112,6 +117,7 @@ class RouterLoop {
   std::vector<zmq::message_t> received_;  // reused every pass
   std::vector<detail::FrameBatchPtr> pending_;
   std::unique_ptr<detail::LoopActorBinding> binding_;
+  detail::LogLimiter malformed_log_;
 };
 
 }  // namespace
