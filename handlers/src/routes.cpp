@@ -311,7 +311,11 @@ Literal literal_of(std::string_view pattern) {
   while (k < pieces.size() && pieces[k].kind == Piece::anchor_start) ++k;
   auto first = k;
   for (; k < pieces.size() && pieces[k].kind == Piece::literal; ++k) lit.prefix += pieces[k].text;
-  if (k < pieces.size() && pieces[k].kind == Piece::repeat) {
+  // A flag group pushes nothing for RE2: in `^/ab(?i)?` the '?' makes the 'b'
+  // optional.
+  auto after = k;
+  while (after < pieces.size() && pieces[after].kind == Piece::flags) ++after;
+  if (after < pieces.size() && pieces[after].kind == Piece::repeat) {
     // The repetition makes the last character optional or repeated.
     if (k > first) lit.prefix.resize(lit.prefix.size() - pieces[k - 1].text.size());
     return lit;

@@ -395,3 +395,24 @@ TEST(RouteSpecName, NamedChainsAndSetsTheName) {
 
 }  // namespace
 }  // namespace brubeck
+
+namespace brubeck {
+namespace {
+
+// Found by fuzz_route_patterns: a flag group between the literal prefix and a
+// quantifier (`(?i)?` makes the `b` optional) once filed the route under
+// "/ab", so "/a" never reached it.
+TEST(Routes, FlagGroupBeforeAQuantifierDoesNotHideTheRoute) {
+  std::vector<RouteSpec> specs;
+  specs.push_back(function_route(R"(^/ab(?i)?$)", {Method::get}, [](WebMessageHandler&) {}));
+  specs.push_back(function_route(R"(a(?i)*)", {Method::get}, [](WebMessageHandler&) {}));
+  RouteTable routes(std::move(specs));
+  auto m = routes.match("/a");
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->route->pattern, R"(^/ab(?i)?$)");
+  auto any = routes.match("/b");
+  ASSERT_TRUE(any.has_value()) << "a(?i)* matches every path (RE2 partial match)";
+}
+
+}  // namespace
+}  // namespace brubeck
