@@ -3,9 +3,13 @@
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 
+#include <algorithm>
+#include <deque>
+
 #include <caf/behavior.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
+#include <caf/system_messages.hpp>
 #include <zmq.hpp>
 
 #include "brubeck/pipeline/codec.hpp"
@@ -34,24 +38,31 @@ std::size_t shard_for(std::string_view sender, std::string_view conn_id,
 
 namespace {
 
+using detail::FrameBatchPtr;
+
 class RouterLoop {
  public:
   RouterLoop(caf::actor_system& system, zmq::context_t& zmq, const RouterOptions& options,
              const std::vector<caf::actor>& shards, RouterStats& stats)
       : options_(options),
-        shards_(shards),
         stats_(stats),
         reactor_(nullptr),
-        sockets_(zmq, options.send_specs, reactor_, options.rcvhwm) {
+        sockets_(zmq, options.send_specs, options.rcvhwm) {
+    sockets_.attach(reactor_);
+    slots_.resize(shards.size());
     pending_.resize(shards.size());
     reactor_.add_poll_hook([this] { return pull(); });
     binding_ = std::make_unique<detail::LoopActorBinding>(
         system, reactor_,
         caf::behavior{[this](detail::stop_atom) { stop(); },
-                      // A restarted shard: its connections go to the new actor.
                       [this](detail::replace_atom, std::uint64_t index, const caf::actor& shard) {
-                        if (index < shards_.size()) shards_[index] = shard;
+                        replace(index, shard);
                       }});
+    binding_->self()->set_down_handler([this](caf::down_msg& dm) { shard_down(dm); });
+    for (std::size_t k = 0; k < shards.size(); ++k) {
+      slots_[k].actor = shards[k];
+      binding_->self()->monitor(shards[k]);
+    }
   }
 
   ~RouterLoop() { binding_->shutdown(); }
@@ -60,6 +71,16 @@ class RouterLoop {
   void run() { reactor_.run(); }
 
  private:
+  // One shard as the router sees it.
+  struct Slot {
+    caf::actor actor;
+    // Batches sent but not yet taken (oldest first), or, while the shard is
+    // down, held for its replacement.
+    std::deque<FrameBatchPtr> unacked;
+    bool down = false;
+    std::size_t held_frames = 0;
+  };
+
   bool pull() {
     received_.clear();
     sockets_.receive(received_, options_.batch);
@@ -81,7 +102,7 @@ class RouterLoop {
             msg.size(), suppressed);
       return;
     }
-    auto k = shard_for(key->sender, key->conn_id, shards_.size());
+    auto k = shard_for(key->sender, key->conn_id, slots_.size());
     if (!pending_[k]) pending_[k] = std::make_shared<detail::FrameBatch>();
     pending_[k]->frames.push_back(std::move(msg));
   }
@@ -89,10 +110,82 @@ class RouterLoop {
   void flush() {
     for (std::size_t k = 0; k < pending_.size(); ++k) {
       if (!pending_[k]) continue;
-      stats_.batches.fetch_add(1, std::memory_order_relaxed);
-      caf::anon_send(shards_[k], detail::frames_atom::value, std::move(pending_[k]));
+      auto batch = std::move(pending_[k]);
       pending_[k] = nullptr;
+      auto& slot = slots_[k];
+      if (slot.down) {
+        hold(k, std::move(batch));
+        continue;
+      }
+      while (!slot.unacked.empty() && slot.unacked.front()->taken.load(std::memory_order_acquire))
+        slot.unacked.pop_front();
+      send(slot, std::move(batch));
     }
+  }
+
+  void send(Slot& slot, FrameBatchPtr batch) {
+    stats_.batches.fetch_add(1, std::memory_order_relaxed);
+    slot.unacked.push_back(batch);
+    caf::anon_send(slot.actor, detail::frames_atom::value, std::move(batch));
+  }
+
+  void hold(std::size_t k, FrameBatchPtr batch) {
+    auto& slot = slots_[k];
+    if (slot.held_frames + batch->frames.size() > options_.max_held_frames) {
+      stats_.dropped.fetch_add(batch->frames.size(), std::memory_order_relaxed);
+      std::uint64_t suppressed = 0;
+      if (held_log_.allow(suppressed))
+        spdlog::warn(
+            "router: shard {} is down and {} frames wait for it; dropped {} more ({} drops "
+            "since the last report)",
+            k, slot.held_frames, batch->frames.size(), suppressed);
+      return;
+    }
+    slot.held_frames += batch->frames.size();
+    slot.unacked.push_back(std::move(batch));
+  }
+
+  // A shard died: what it had not taken, and what comes for it from now on,
+  // waits for the replacement. A shard that stopped normally is being drained
+  // with the whole process, after the router.
+  void shard_down(const caf::down_msg& dm) {
+    for (std::size_t k = 0; k < slots_.size(); ++k) {
+      auto& slot = slots_[k];
+      if (!slot.actor || slot.actor.address() != dm.source) continue;
+      if (!dm.reason) return;
+      slot.down = true;
+      slot.held_frames = 0;
+      std::erase_if(slot.unacked, [](const FrameBatchPtr& b) {
+        return b->taken.load(std::memory_order_acquire);
+      });
+      for (const auto& b : slot.unacked) slot.held_frames += b->frames.size();
+      spdlog::warn("router: shard {} is down; holding its frames ({} so far) for its replacement",
+                   k, slot.held_frames);
+      return;
+    }
+  }
+
+  // The replacement of a dead shard: it gets, in order, every frame the old
+  // one never took. (The down notice may not have arrived yet: the old actor
+  // is gone all the same, since the supervisor joined its thread.)
+  void replace(std::uint64_t index, const caf::actor& shard) {
+    if (index >= slots_.size()) return;
+    auto& slot = slots_[index];
+    auto old = std::move(slot.unacked);
+    slot.unacked.clear();
+    slot.actor = shard;
+    slot.down = false;
+    slot.held_frames = 0;
+    binding_->self()->monitor(shard);
+    std::size_t frames = 0;
+    for (auto& b : old) {
+      if (b->taken.load(std::memory_order_acquire)) continue;
+      frames += b->frames.size();
+      send(slot, std::move(b));
+    }
+    stats_.replayed.fetch_add(frames, std::memory_order_relaxed);
+    if (frames > 0)
+      spdlog::warn("router: shard {} replaced; handed it {} frames held for it", index, frames);
   }
 
   void stop() {
@@ -110,14 +203,15 @@ class RouterLoop {
   }
 
   const RouterOptions& options_;
-  std::vector<caf::actor> shards_;  // the router thread's own copy
   RouterStats& stats_;
   Reactor reactor_;
   detail::PullSockets sockets_;
+  std::vector<Slot> slots_;               // the router thread's own view of the shards
   std::vector<zmq::message_t> received_;  // reused every pass
   std::vector<detail::FrameBatchPtr> pending_;
   std::unique_ptr<detail::LoopActorBinding> binding_;
   detail::LogLimiter malformed_log_;
+  detail::LogLimiter held_log_;
 };
 
 }  // namespace

@@ -134,7 +134,8 @@ class ShardLoop final : public ReplyChannel {
         // wait for them before taking requests (a PUB drops what it sends
         // before the subscriber's filter arrives: lost replies at start).
         pub_(zmq, zmq::socket_type::xpub),
-        pulls_(zmq, options.pull_specs, reactor_) {
+        pulls_(acquire_pulls(zmq, options)) {
+    pulls_->attach(reactor_);
     pub_.set(zmq::sockopt::sndhwm, options.pub_hwm);
     // At the high-water mark a send fails (and is counted) instead of
     // vanishing without a trace.
@@ -143,7 +144,7 @@ class ShardLoop final : public ReplyChannel {
     pub_.set(zmq::sockopt::linger, 1000);
     for (const auto& spec : options.recv_specs) pub_.connect(spec);
     await_subscribers();
-    if (!pulls_.empty()) reactor_.add_poll_hook([this] { return pull(); });
+    if (!pulls_->empty()) reactor_.add_poll_hook([this] { return pull(); });
     // Later (re)subscriptions, e.g. a restarted Mongrel2, queue up on the
     // XPUB: read them so they never pile up.
     reactor_.add_poll_hook([this] {
@@ -154,6 +155,18 @@ class ShardLoop final : public ReplyChannel {
     });
     binding_ = std::make_unique<detail::LoopActorBinding>(system, reactor_, behavior());
     detail::set_current_requester(binding_->self(), options_.actors.get());
+  }
+
+  // A replacement takes over the sockets of the shard it replaces, and with
+  // them the frames queued for it: nothing sent to a lone shard is lost
+  // while it restarts.
+  static std::shared_ptr<detail::PullSockets> acquire_pulls(zmq::context_t& zmq,
+                                                            const ShardOptions& options) {
+    if (!options.pull_handover)
+      return std::make_shared<detail::PullSockets>(zmq, options.pull_specs);
+    auto& slot = options.pull_handover->sockets;
+    if (!slot) slot = std::make_shared<detail::PullSockets>(zmq, options.pull_specs);
+    return slot;
   }
 
   // Ends the actor with an error, so the supervisor sees a failed shard.
@@ -178,15 +191,7 @@ class ShardLoop final : public ReplyChannel {
     for (const auto& [conn, tracked] : in_flight_) {
       auto id = std::to_string(conn);
       for (const auto& t : tracked) {
-        auto response = error_response(503, "the server restarted part of itself; retry");
-        response.set_header("Retry-After", "1");
-        response.set_header("Connection", "close");
-        std::string_view view = id;
-        auto out = std::make_unique<std::string>();
-        append_reply_prefix(*out, t.sender, std::span<const std::string_view>(&view, 1));
-        response.serialize(*out);
-        send(std::move(out));
-        send(std::make_unique<std::string>(encode_close(t.sender, id)));
+        answer_restarting(t.sender, id);
         ++n;
       }
     }
@@ -198,6 +203,7 @@ class ShardLoop final : public ReplyChannel {
   caf::behavior behavior() {
     return {
         [this](detail::frames_atom, const FrameBatchPtr& batch) {
+          batch->taken.store(true, std::memory_order_release);
           for (std::size_t i = 0; i < batch->frames.size(); ++i) accept(batch, i);
         },
         [this](detail::drain_atom, std::int64_t grace_ms) { start_drain(grace_ms); },
@@ -229,7 +235,7 @@ class ShardLoop final : public ReplyChannel {
   // router would, and accept them as one batch.
   bool pull() {
     auto batch = std::make_shared<detail::FrameBatch>();
-    pulls_.receive(batch->frames, 64);
+    pulls_->receive(batch->frames, 64);
     for (std::size_t i = 0; i < batch->frames.size(); ++i) accept(batch, i);
     return !batch->frames.empty();
   }
@@ -412,6 +418,16 @@ class ShardLoop final : public ReplyChannel {
     send(std::move(out));
     send(std::make_unique<std::string>(encode_close(sender, id)));
   }
+  void answer_restarting(std::string_view sender, std::string_view id) {
+    auto response = error_response(503, "the server restarted part of itself; retry");
+    response.set_header("Retry-After", "1");
+    response.set_header("Connection", "close");
+    auto out = std::make_unique<std::string>();
+    append_reply_prefix(*out, sender, std::span<const std::string_view>(&id, 1));
+    response.serialize(*out);
+    send(std::move(out));
+    send(std::make_unique<std::string>(encode_close(sender, id)));
+  }
   static std::string_view conn_id_of(const Frame& f) { return f.conn_id; }
   static std::string_view conn_id_of(const Request& r) { return r.conn_id(); }
   static std::string_view sender_of(const Frame& f) { return f.sender; }
@@ -461,10 +477,10 @@ class ShardLoop final : public ReplyChannel {
     draining_ = true;
     // Stop pulling (Mongrel2 then sends new requests to other processes);
     // frames already queued are still read by the poll hook.
-    pulls_.disconnect();
+    pulls_->disconnect();
     auto deadline = Clock::now() + std::chrono::milliseconds(grace_ms);
     hub_->spawn([this, deadline] {
-      if (!pulls_.empty()) hub_->sleep_for(std::chrono::milliseconds(10));
+      if (!pulls_->empty()) hub_->sleep_for(std::chrono::milliseconds(10));
       while (hub_->live() > 1 && Clock::now() < deadline)
         hub_->sleep_for(std::chrono::milliseconds(5));
       if (hub_->live() > 1)
@@ -481,7 +497,7 @@ class ShardLoop final : public ReplyChannel {
   FrameDecoder decoder_;
   RouteTable routes_;
   zmq::socket_t pub_;
-  detail::PullSockets pulls_;
+  std::shared_ptr<detail::PullSockets> pulls_;
   std::unique_ptr<detail::LoopActorBinding> binding_;
   bool draining_ = false;
   detail::LogLimiter malformed_log_;

@@ -8,7 +8,9 @@
 #include <caf/to_string.hpp>
 
 #include <mutex>
+
 #include <unordered_map>
+#include "detail/pull_sockets.hpp"
 
 namespace brubeck {
 
@@ -73,6 +75,8 @@ void Supervisor::start_shards(std::size_t count, const ShardOptions& base,
   for (std::size_t i = 0; i < count; ++i) {
     auto options = base;
     options.index = i;
+    if (!base.pull_specs.empty()) options.pull_handover = std::make_shared<detail::PullHandover>();
+    handovers_.push_back(options.pull_handover);
     auto shard = std::make_unique<Shard>(system_, zmq_, options, routes);
     shard->start();
     caf::anon_send(watcher_, watch_atom::value, shard->handle(), std::uint64_t{i});
@@ -111,6 +115,7 @@ std::size_t Supervisor::restart_failed() {
     shards_[index]->join();  // its thread has ended, or is about to
     auto options = base_;
     options.index = index;
+    options.pull_handover = handovers_[index];
     auto shard = std::make_unique<Shard>(system_, zmq_, options, routes_);
     try {
       shard->start();
@@ -138,6 +143,7 @@ void Supervisor::drain(std::chrono::milliseconds grace) {
   for (auto& s : shards_) s->drain(grace);
   for (auto& s : shards_) s->join();
   shards_.clear();
+  handovers_.clear();
 }
 
 }  // namespace brubeck

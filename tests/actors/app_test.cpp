@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <iostream>
 #include <map>
 #include <set>
 #include <string>
@@ -429,6 +430,69 @@ TEST(App, ADeadShardIsRestartedAndItsRequestsAnswered503) {
   EXPECT_EQ(body, "1");
   EXPECT_EQ(running.stop(), 0) << "a repaired shard is no failure";
 }
+
+}  // namespace
+}  // namespace brubeck
+
+namespace brubeck {
+namespace {
+
+// Frames for a shard that has died (still in its mailbox, or arriving before
+// its replacement runs) are held by the router and served by the
+// replacement: every request gets an answer, none is lost.
+void frames_across_a_shard_death(std::size_t shards) {
+  FakeMongrel2 m2;
+  RunningApp running(m2, shards, [](App& app) {
+    app.route("^/die$", {Method::get}, [](WebMessageHandler&) {
+      auto& self = detail::current_requester();
+      caf::anon_send_exit(caf::actor_cast<caf::actor>(&self), caf::exit_reason::kill);
+      this_fiber::sleep_for(5s);
+    });
+  });
+  ASSERT_TRUE(running.app.running());
+  const std::size_t victim = shards - 1;
+  std::vector<std::string> conns;  // the victim's connections
+  for (int c = 1; conns.size() < 41; ++c)
+    if (shard_for(kSender, std::to_string(c), shards) == victim) conns.push_back(std::to_string(c));
+
+  m2.push(request_frame(conns[0], "/die"));
+  // Spread over the death, the gap, and the replacement's first moments.
+  for (std::size_t i = 1; i < conns.size(); ++i) {
+    m2.push(request_frame(conns[i], "/shard"));
+    m2.pump();
+    std::this_thread::sleep_for(i < 10 ? 1ms : 10ms);
+  }
+  std::map<std::string, std::string> status_of, body_of_conn;
+  while (status_of.size() < conns.size()) {
+    auto reply = m2.receive();
+    if (reply.empty()) break;  // 10 s without a reply: something was lost
+    auto [id, http] = split_reply(reply);
+    if (http.rfind("HTTP/1.1 ", 0) != 0) continue;
+    status_of[id] = http.substr(9, 3);
+    body_of_conn[id] = body_of(http);
+  }
+  EXPECT_EQ(status_of[conns[0]], "503");
+  std::size_t served = 0, refused = 0;
+  for (std::size_t i = 1; i < conns.size(); ++i) {
+    const auto& status = status_of[conns[i]];
+    if (status == "200") {
+      ++served;
+      EXPECT_EQ(body_of_conn[conns[i]], std::to_string(victim));
+    } else if (status == "503") {
+      ++refused;  // taken by the dying shard, answered on its way out
+    } else {
+      ADD_FAILURE() << "conn " << conns[i] << " (request " << i << "): no answer";
+    }
+  }
+  EXPECT_EQ(served + refused, conns.size() - 1);
+  EXPECT_GT(served, 0u);
+  std::cout << "[ shard    ] " << shards << " shard(s): " << served
+            << " served by the replacement, " << refused << " answered 503\n";
+  EXPECT_EQ(running.stop(), 0);
+}
+
+TEST(App, FramesForADeadShardReachItsReplacement) { frames_across_a_shard_death(2); }
+TEST(App, FramesForADeadLoneShardReachItsReplacement) { frames_across_a_shard_death(1); }
 
 }  // namespace
 }  // namespace brubeck

@@ -4,6 +4,7 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
 
+#include <atomic>
 #include <memory>
 #include <vector>
 #include <zmq.hpp>
@@ -14,6 +15,10 @@ namespace brubeck::detail {
 // most one wake-up) per batch, not per frame.
 struct FrameBatch {
   std::vector<zmq::message_t> frames;
+  // Set by the shard when its handler takes the batch. Until then the router
+  // keeps a reference: a batch that dies with its shard's mailbox is sent
+  // again to the replacement instead of being lost.
+  std::atomic<bool> taken{false};
 };
 using FrameBatchPtr = std::shared_ptr<FrameBatch>;
 

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 #include <zmq.hpp>
@@ -16,17 +17,23 @@ namespace brubeck::detail {
 
 class PullSockets {
  public:
-  PullSockets(zmq::context_t& zmq, std::vector<std::string> specs, Reactor& reactor,
-              int rcvhwm = 100000)
+  PullSockets(zmq::context_t& zmq, std::vector<std::string> specs, int rcvhwm = 100000)
       : specs_(std::move(specs)) {
     for (const auto& spec : specs_) {
       auto& s = sockets_.emplace_back(zmq, zmq::socket_type::pull);
       s.set(zmq::sockopt::rcvhwm, rcvhwm);
       s.set(zmq::sockopt::linger, 0);
       s.connect(spec);
-      // ZMQ_FD only says "look again": the owner's poll hook calls receive().
-      reactor.add_fd(s.get(zmq::sockopt::fd), EPOLLIN | EPOLLET, [](std::uint32_t) {});
     }
+  }
+
+  // On the owner's thread, before the first receive(). A replacement shard
+  // attaches the sockets of the one it replaces: the sockets (and the frames
+  // queued on them) outlive one reactor.
+  void attach(Reactor& reactor) {
+    // ZMQ_FD only says "look again": the owner's poll hook calls receive().
+    for (auto& s : sockets_)
+      reactor.add_fd(s.get(zmq::sockopt::fd), EPOLLIN | EPOLLET, [](std::uint32_t) {});
   }
 
   bool empty() const noexcept { return sockets_.empty(); }
@@ -62,6 +69,11 @@ class PullSockets {
  private:
   std::vector<std::string> specs_;
   std::vector<zmq::socket_t> sockets_;
+};
+
+// Where a lone shard's sockets wait between one incarnation and the next.
+struct PullHandover {
+  std::shared_ptr<PullSockets> sockets;
 };
 
 }  // namespace brubeck::detail

@@ -2,6 +2,11 @@
 // send_spec. It reads just "SENDER SP CONN_ID SP" of a frame and hands the
 // frame, uncopied, to shard hash(sender, conn id) % N, so every message of a
 // connection reaches the same shard in order. It never parses headers.
+//
+// It watches its shards: frames for a shard that has died (those still in its
+// mailbox, and those that arrive before the supervisor's replacement starts)
+// are held and handed to the replacement, so a shard's death loses nothing
+// that reached the router.
 #pragma once
 
 #include <atomic>
@@ -25,12 +30,17 @@ struct RouterOptions {
   std::vector<std::string> send_specs;
   std::size_t batch = 64;  // frames read per socket per pass
   int rcvhwm = 100000;
+  // Frames held per dead shard until its replacement starts; past this they
+  // are dropped (and counted) rather than grow without bound.
+  std::size_t max_held_frames = 20000;
 };
 
 struct RouterStats {
   std::atomic<std::uint64_t> frames{0};
   std::atomic<std::uint64_t> malformed{0};  // no valid sender/conn id: dropped here
   std::atomic<std::uint64_t> batches{0};
+  std::atomic<std::uint64_t> replayed{0};  // frames sent again to a replaced shard
+  std::atomic<std::uint64_t> dropped{0};   // frames past max_held_frames for a dead shard
 };
 
 // The shard a connection belongs to.

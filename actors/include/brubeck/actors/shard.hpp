@@ -29,6 +29,10 @@ class context_t;
 
 namespace brubeck {
 
+namespace detail {
+struct PullHandover;
+}
+
 struct ShardOptions {
   std::size_t index = 0;
   std::vector<std::string> recv_specs;  // Mongrel2 endpoints the PUB connects to
@@ -36,6 +40,10 @@ struct ShardOptions {
   // Mongrel2's send_specs itself, saving a thread hand-off per burst. Empty:
   // frames come from the router.
   std::vector<std::string> pull_specs;
+  // With pull_specs: where the PULL sockets live across restarts, so the
+  // replacement of a dead shard takes over the frames queued for it. Set by
+  // the supervisor (one per shard index); null: the shard owns its sockets.
+  std::shared_ptr<detail::PullHandover> pull_handover;
   int pub_hwm = 100000;
   // Requests running at once on this shard; more are answered 503 with
   // Retry-After at once, never queued without bound.
