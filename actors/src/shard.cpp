@@ -62,7 +62,7 @@ class SpoolFile {
   // Null unless `reported` (a path inside Mongrel2's chroot) names a regular
   // file inside the configured upload store.
   static std::unique_ptr<SpoolFile> open(const HandlerSettings& settings,
-                                         const std::string& reported) {
+                                         std::string_view reported) {
     if (settings.upload_store.empty()) return nullptr;
     std::error_code ec;
     auto store = std::filesystem::canonical(settings.upload_store, ec);

@@ -121,7 +121,7 @@ DecodeError parse_tnetstring_headers(std::string_view dict, std::vector<Header>&
     }
     if (read_netstring(dict, pos, value) != DecodeError::ok) return DecodeError::bad_headers;
     if (value.tag == ',') {
-      out.push_back(Header{std::string(key.payload), std::string(value.payload)});
+      out.push_back(Header{key.payload, value.payload});
     } else if (value.tag == ']') {
       std::size_t item_pos = 0;
       while (item_pos < value.payload.size()) {
@@ -129,7 +129,7 @@ DecodeError parse_tnetstring_headers(std::string_view dict, std::vector<Header>&
         if (read_netstring(value.payload, item_pos, item) != DecodeError::ok || item.tag != ',') {
           return DecodeError::bad_headers;
         }
-        out.push_back(Header{std::string(key.payload), std::string(item.payload)});
+        out.push_back(Header{key.payload, item.payload});
       }
     } else {
       return DecodeError::bad_headers;
@@ -244,36 +244,71 @@ struct FrameDecoder::Impl {
   }
 
   DecodeError decode(std::string_view bytes, Frame& out);
-  DecodeError parse_json_headers(std::string_view json, std::vector<Header>& out);
+  DecodeError parse_json_headers(std::string_view json, std::vector<Header>& out,
+                                 bool& needs_unescape);
+  DecodeError parse_escaped_json_headers(std::string_view json, std::vector<Header>& out,
+                                         char* arena);
   bool is_disconnect_body(std::string_view body);
 };
 
-DecodeError FrameDecoder::Impl::parse_json_headers(std::string_view json,
-                                                   std::vector<Header>& out) {
+// The fast path: names and values as views into the frame's own bytes. The
+// parser reads a padded copy (scratch), so a string's position there maps
+// back to the same offset in `json`. Headers with any backslash take the slow
+// path instead (needs_unescape): Mongrel2 escapes only quotes, backslashes
+// and control characters, which real requests hardly ever carry.
+DecodeError FrameDecoder::Impl::parse_json_headers(std::string_view json, std::vector<Header>& out,
+                                                   bool& needs_unescape) {
   using namespace simdjson;
+  needs_unescape = std::memchr(json.data(), '\\', json.size()) != nullptr;
+  if (needs_unescape) return DecodeError::bad_headers;
   ondemand::document doc;
   if (iterate(json).get(doc) != SUCCESS) return DecodeError::bad_headers;
   ondemand::object obj;
   if (doc.get_object().get(obj) != SUCCESS) return DecodeError::bad_headers;
+  const char* const base = scratch.data();
+  auto original = [&](const char* p, std::size_t n) {
+    return std::string_view(json.data() + (p - base), n);
+  };
+  // A key starts just past its opening quote; with no escapes, the next
+  // quote closes it (stage 1 has checked that quotes pair up).
+  auto key_text = [&](const char* p, std::string_view& text) {
+    const auto* quote = static_cast<const char*>(
+        std::memchr(p, '"', static_cast<std::size_t>(base + json.size() - p)));
+    if (quote == nullptr) return false;
+    text = original(p, static_cast<std::size_t>(quote - p));
+    return true;
+  };
+  // A value's raw token: the string with its quotes, then any whitespace up
+  // to the next structural character.
+  auto string_text = [&](std::string_view token, std::string_view& text) {
+    while (!token.empty() && (token.back() == ' ' || token.back() == '\n' || token.back() == '\r' ||
+                              token.back() == '\t'))
+      token.remove_suffix(1);
+    if (token.size() < 2 || token.front() != '"' || token.back() != '"') return false;
+    text = original(token.data() + 1, token.size() - 2);
+    return true;
+  };
   for (auto field_result : obj) {
     ondemand::field field;
     if (std::move(field_result).get(field) != SUCCESS) return DecodeError::bad_headers;
     std::string_view key;
-    if (field.unescaped_key().get(key) != SUCCESS) return DecodeError::bad_headers;
+    if (!key_text(field.key().raw(), key)) return DecodeError::bad_headers;
     ondemand::value value = field.value();
     ondemand::json_type type;
     if (value.type().get(type) != SUCCESS) return DecodeError::bad_headers;
     std::string_view text;
     if (type == ondemand::json_type::string) {
-      if (value.get_string().get(text) != SUCCESS) return DecodeError::bad_headers;
-      out.emplace_back(Header{std::string(key), std::string(text)});
+      if (!string_text(value.raw_json_token(), text)) return DecodeError::bad_headers;
+      out.push_back(Header{key, text});
     } else if (type == ondemand::json_type::array) {
       ondemand::array arr;
       if (value.get_array().get(arr) != SUCCESS) return DecodeError::bad_headers;
-      for (auto item : arr) {
-        // get_string also rejects non-string elements, with INCORRECT_TYPE.
-        if (item.get_string().get(text) != SUCCESS) return DecodeError::bad_headers;
-        out.emplace_back(Header{std::string(key), std::string(text)});
+      for (auto item_result : arr) {
+        ondemand::value item;
+        if (std::move(item_result).get(item) != SUCCESS ||
+            !string_text(item.raw_json_token(), text))
+          return DecodeError::bad_headers;  // also an element that is not a string
+        out.push_back(Header{key, text});
       }
     } else {
       return DecodeError::bad_headers;
@@ -281,6 +316,52 @@ DecodeError FrameDecoder::Impl::parse_json_headers(std::string_view json,
   }
   // simdjson 3.0 has no document::at_end(); an in-bounds location after the
   // object means something follows it ("{} x", "{}{}").
+  if (doc.current_location().error() != OUT_OF_BOUNDS) return DecodeError::bad_headers;
+  return DecodeError::ok;
+}
+
+// The slow path, for headers with escapes: every name and value is unescaped
+// by simdjson and copied into `arena`, which holds json.size() bytes (no
+// unescaped text is longer than its JSON).
+DecodeError FrameDecoder::Impl::parse_escaped_json_headers(std::string_view json,
+                                                           std::vector<Header>& out, char* arena) {
+  using namespace simdjson;
+  ondemand::document doc;
+  if (iterate(json).get(doc) != SUCCESS) return DecodeError::bad_headers;
+  ondemand::object obj;
+  if (doc.get_object().get(obj) != SUCCESS) return DecodeError::bad_headers;
+  std::size_t used = 0;
+  auto keep = [&](std::string_view text) {
+    if (used + text.size() > json.size()) return std::string_view();  // cannot happen, see above
+    if (!text.empty()) std::memcpy(arena + used, text.data(), text.size());
+    std::string_view kept(arena + used, text.size());
+    used += text.size();
+    return kept;
+  };
+  for (auto field_result : obj) {
+    ondemand::field field;
+    if (std::move(field_result).get(field) != SUCCESS) return DecodeError::bad_headers;
+    std::string_view key;
+    if (field.unescaped_key().get(key) != SUCCESS) return DecodeError::bad_headers;
+    key = keep(key);
+    ondemand::value value = field.value();
+    ondemand::json_type type;
+    if (value.type().get(type) != SUCCESS) return DecodeError::bad_headers;
+    std::string_view text;
+    if (type == ondemand::json_type::string) {
+      if (value.get_string().get(text) != SUCCESS) return DecodeError::bad_headers;
+      out.push_back(Header{key, keep(text)});
+    } else if (type == ondemand::json_type::array) {
+      ondemand::array arr;
+      if (value.get_array().get(arr) != SUCCESS) return DecodeError::bad_headers;
+      for (auto item : arr) {
+        if (item.get_string().get(text) != SUCCESS) return DecodeError::bad_headers;
+        out.push_back(Header{key, keep(text)});
+      }
+    } else {
+      return DecodeError::bad_headers;
+    }
+  }
   if (doc.current_location().error() != OUT_OF_BOUNDS) return DecodeError::bad_headers;
   return DecodeError::ok;
 }
@@ -324,8 +405,18 @@ DecodeError FrameDecoder::Impl::decode(std::string_view bytes, Frame& out) {
   try {
     // Browsers send ~10-20 headers: one allocation instead of a growth series.
     out.headers.reserve(24);
-    e = headers.tag == ',' ? parse_json_headers(headers.payload, out.headers)
-                           : parse_tnetstring_headers(headers.payload, out.headers);
+    out.unescaped.reset();
+    if (headers.tag == ',') {
+      bool needs_unescape = false;
+      e = parse_json_headers(headers.payload, out.headers, needs_unescape);
+      if (needs_unescape) {
+        out.headers.clear();
+        out.unescaped = std::make_shared<char[]>(headers.payload.size());
+        e = parse_escaped_json_headers(headers.payload, out.headers, out.unescaped.get());
+      }
+    } else {
+      e = parse_tnetstring_headers(headers.payload, out.headers);
+    }
   } catch (const simdjson::simdjson_error&) {
     // Only the error-code API is used; this is a guard, not a path.
     e = DecodeError::bad_headers;
@@ -352,8 +443,8 @@ DecodeError FrameDecoder::Impl::decode(std::string_view bytes, Frame& out) {
   }
   const Header* start = out.find("x-mongrel2-upload-start");
   const Header* done = out.find("x-mongrel2-upload-done");
-  out.upload_start.assign(start != nullptr ? std::string_view(start->value) : std::string_view());
-  out.upload_done.assign(done != nullptr ? std::string_view(done->value) : std::string_view());
+  out.upload_start = start != nullptr ? start->value : std::string_view();
+  out.upload_done = done != nullptr ? done->value : std::string_view();
   return DecodeError::ok;
 }
 
@@ -369,8 +460,9 @@ DecodeError FrameDecoder::decode(std::string_view bytes, Frame& out) {
     out.body = {};
     out.kind = FrameKind::http;
     out.headers.clear();
-    out.upload_start.clear();
-    out.upload_done.clear();
+    out.upload_start = {};
+    out.upload_done = {};
+    out.unescaped.reset();
   }
   return e;
 }

@@ -184,6 +184,48 @@ TEST(Codec, JsonEscapesAreUnescaped) {
                              {"kA", "v"}}));
 }
 
+// Headers without escapes are views into the frame's own bytes: decoding
+// copies none of them.
+TEST(Codec, PlainHeadersPointIntoTheFrame) {
+  FrameDecoder decoder;
+  Frame f;
+  ASSERT_EQ(decoder.decode(kJsonFrame, f), DecodeError::ok);
+  auto inside = [&](std::string_view v) {
+    return v.data() >= kJsonFrame.data() &&
+           v.data() + v.size() <= kJsonFrame.data() + kJsonFrame.size();
+  };
+  ASSERT_EQ(f.headers.size(), 14u);
+  for (const auto& h : f.headers) {
+    EXPECT_TRUE(inside(h.name)) << h.name;
+    EXPECT_TRUE(inside(h.value)) << h.name;
+  }
+  EXPECT_EQ(f.unescaped, nullptr);
+}
+
+// Unescaped text lives in a buffer the Frame shares: a copy, or the frame
+// after its decoder has moved on to other frames, still reads it.
+TEST(Codec, UnescapedHeadersOutliveTheDecodersNextFrame) {
+  const std::string escaped = make_frame(R"({"x-q":"a\"b","x-list":["1\t","2"],"k":"v"})");
+  FrameDecoder decoder;
+  Frame f;
+  ASSERT_EQ(decoder.decode(escaped, f), DecodeError::ok);
+  Frame copy = f;
+  Frame next;
+  ASSERT_EQ(decoder.decode(kJsonFrame, next), DecodeError::ok);
+  ASSERT_EQ(decoder.decode(make_frame(R"({"x-z":"\u0041\u0042"})"), next), DecodeError::ok);
+  f = Frame{};
+  EXPECT_EQ(pairs(copy), (Pairs{{"x-q", "a\"b"}, {"x-list", "1\t"}, {"x-list", "2"}, {"k", "v"}}));
+  EXPECT_EQ(pairs(next), (Pairs{{"x-z", "AB"}}));
+}
+
+// Array elements must be strings, on the fast path as on the escaped one.
+TEST(Codec, NonStringHeaderValuesAreRejected) {
+  for (const char* headers :
+       {R"({"a":["b",1]})", R"({"a":["b",null]})", R"({"a":[["b"]]})", R"({"a":1})",
+        R"({"a":{"b":"c"}})", R"({"a\n":["b",1]})", R"({"a":"b" "c":"d"})", R"({"a":"b",})"})
+    EXPECT_EQ(decode(make_frame(headers)), DecodeError::bad_headers) << headers;
+}
+
 TEST(Codec, WhitespaceInJsonHeadersIsAccepted) {
   const std::string frame = make_frame(" { \"a\" : \"b\" ,\n\"c\":[ \"d\" ] }\n ");
   FrameDecoder decoder;

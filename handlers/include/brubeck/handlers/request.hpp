@@ -35,8 +35,8 @@ class Request {
   std::string_view version() const noexcept { return version_; }
   std::string_view uri() const noexcept { return uri_; }
   std::string_view query_string() const noexcept { return query_; }
-  const std::string& upload_start() const noexcept { return frame_.upload_start; }
-  const std::string& upload_done() const noexcept { return frame_.upload_done; }
+  std::string_view upload_start() const noexcept { return frame_.upload_start; }
+  std::string_view upload_done() const noexcept { return frame_.upload_done; }
 
   const std::vector<Header>& headers() const noexcept { return frame_.headers; }
   // First value of the header, compared without regard to case.

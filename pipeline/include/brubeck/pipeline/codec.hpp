@@ -4,8 +4,9 @@
 //
 // Decoding is strict: every length, terminator and id is checked and a bad
 // frame yields a DecodeError, never undefined behaviour. Views in a decoded
-// Frame point into the caller's bytes, which must outlive it; header names and
-// values are owned because JSON unescaping may change them.
+// Frame point into the caller's bytes, which must outlive it. Header names and
+// values are views too: into those bytes, or, for the rare JSON string with
+// an escape, into a buffer the Frame owns. Decoding copies no header.
 #pragma once
 
 #include <cstddef>
@@ -42,8 +43,8 @@ enum class FrameKind : std::uint8_t {
 };
 
 struct Header {
-  std::string name;  // as sent: browser headers lower case, Mongrel2's upper case
-  std::string value;
+  std::string_view name;  // as sent: browser headers lower case, Mongrel2's upper case
+  std::string_view value;
 };
 
 // One decoded request frame.
@@ -56,8 +57,11 @@ struct Frame {
   // In order of appearance; a JSON array value becomes one entry per element.
   std::vector<Header> headers;
   // Values of x-mongrel2-upload-start / -done, empty when absent.
-  std::string upload_start;
-  std::string upload_done;
+  std::string_view upload_start;
+  std::string_view upload_done;
+  // Unescaped header text, when some JSON string held an escape; shared, so
+  // a copy of the Frame stays valid.
+  std::shared_ptr<char[]> unescaped;
 
   // First header named exactly `name` (case-sensitive, as Mongrel2 sends
   // them), or nullptr.
