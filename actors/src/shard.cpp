@@ -188,12 +188,9 @@ class ShardLoop final : public ReplyChannel {
   // (and its connection is closed, since nothing else will answer it).
   void answer_in_flight() {
     std::size_t n = 0;
-    for (const auto& [conn, tracked] : in_flight_) {
-      auto id = std::to_string(conn);
-      for (const auto& t : tracked) {
-        answer_restarting(t.sender, id);
-        ++n;
-      }
+    for (const auto& [conn, t] : in_flight_) {
+      answer_restarting(t.sender, std::to_string(conn));
+      ++n;
     }
     if (n > 0) spdlog::error("shard {}: answered {} in-flight requests 503", options_.index, n);
   }
@@ -294,7 +291,7 @@ class ShardLoop final : public ReplyChannel {
         });
     // Registered now, not when the fiber starts: a disconnect in the same
     // batch must find it too.
-    in_flight_[conn].push_back({ref, sender});
+    in_flight_.emplace(conn, Tracked{ref, sender});
   }
 
   // The fibers serving each connection, so a disconnect notice can cancel
@@ -304,7 +301,8 @@ class ShardLoop final : public ReplyChannel {
     FiberRef fiber;
     std::string_view sender;
   };
-  std::unordered_map<std::uint64_t, std::vector<Tracked>> in_flight_;
+  // One node per request (a map of vectors cost two allocations).
+  std::unordered_multimap<std::uint64_t, Tracked> in_flight_;
 
   static std::uint64_t conn_number(std::string_view id) {
     std::uint64_t n = 0;
@@ -321,11 +319,13 @@ class ShardLoop final : public ReplyChannel {
     InFlight(const InFlight&) = delete;
     InFlight& operator=(const InFlight&) = delete;
     ~InFlight() {
-      auto it = loop_.in_flight_.find(conn_);
-      if (it == loop_.in_flight_.end()) return;
-      std::erase_if(it->second,
-                    [&](const Tracked& t) { return t.fiber.fiber_id == self_.fiber_id; });
-      if (it->second.empty()) loop_.in_flight_.erase(it);
+      auto [it, end] = loop_.in_flight_.equal_range(conn_);
+      for (; it != end; ++it) {
+        if (it->second.fiber.fiber_id == self_.fiber_id) {
+          loop_.in_flight_.erase(it);
+          return;
+        }
+      }
     }
 
    private:
@@ -335,11 +335,11 @@ class ShardLoop final : public ReplyChannel {
   };
 
   void cancel_connection(std::string_view sender, std::string_view conn_id) {
-    auto it = in_flight_.find(conn_number(conn_id));
-    if (it == in_flight_.end()) return;
+    auto [it, end] = in_flight_.equal_range(conn_number(conn_id));
+    if (it == end) return;
     std::size_t n = 0;
-    for (const auto& t : it->second)
-      if (t.sender == sender && hub_->cancel(t.fiber)) ++n;
+    for (; it != end; ++it)
+      if (it->second.sender == sender && hub_->cancel(it->second.fiber)) ++n;
     stats_.cancelled.fetch_add(n, std::memory_order_relaxed);
     spdlog::debug("shard {}: conn {} disconnected: {} request(s) cancelled", options_.index,
                   conn_id, n);
@@ -437,11 +437,25 @@ class ShardLoop final : public ReplyChannel {
     bool close = request.should_close();
     if (close) result.response.set_header("Connection", "close");
     std::string_view id = request.conn_id();
-    auto out = std::make_unique<std::string>();
-    append_reply_prefix(*out, request.sender(), std::span<const std::string_view>(&id, 1));
-    result.response.serialize(*out, result.include_body);
-    send(std::move(out));
-    if (close) send(std::make_unique<std::string>(encode_close(request.sender(), id)));
+    auto ids = std::span<const std::string_view>(&id, 1);
+    if (result.response.body.size() < kZeroCopyMin) {
+      // The common small reply: built in a buffer the shard reuses, then
+      // copied once into ZeroMQ's message. No allocation of our own.
+      reply_buf_.clear();
+      append_reply_prefix(reply_buf_, request.sender(), ids);
+      result.response.serialize(reply_buf_, result.include_body);
+      send_copy(reply_buf_);
+    } else {
+      auto out = std::make_unique<std::string>();
+      append_reply_prefix(*out, request.sender(), ids);
+      result.response.serialize(*out, result.include_body);
+      send(std::move(out));
+    }
+    if (close) {
+      reply_buf_.clear();
+      append_reply_prefix(reply_buf_, request.sender(), ids);
+      send_copy(reply_buf_);
+    }
     stats_.replies.fetch_add(1, std::memory_order_relaxed);
   }
 
@@ -452,13 +466,31 @@ class ShardLoop final : public ReplyChannel {
       send(std::make_unique<std::string>(std::move(frame)));
   }
 
+  // Replies smaller than this are copied into ZeroMQ's message; larger ones
+  // are handed over without a copy. Zero-copy costs two more allocations
+  // and a free on ZeroMQ's I/O thread: only worth it for big bodies.
+  static constexpr std::size_t kZeroCopyMin = 32 * 1024;
+
   void send(std::unique_ptr<std::string> bytes) {
+    if (bytes->size() < kZeroCopyMin) {
+      send_copy(*bytes);
+      return;
+    }
     auto* raw = bytes.get();
-    // Zero-copy: ZeroMQ frees the string once it is on the wire.
+    // ZeroMQ frees the string once it is on the wire.
     zmq::message_t msg(
         raw->data(), raw->size(), [](void*, void* hint) { delete static_cast<std::string*>(hint); },
         raw);
     bytes.release();
+    publish(msg);
+  }
+
+  void send_copy(std::string_view bytes) {
+    zmq::message_t msg(bytes.data(), bytes.size());
+    publish(msg);
+  }
+
+  void publish(zmq::message_t& msg) {
     // Never blocks: at the high-water mark the reply is dropped and counted
     // (the HWM is sized so that this means Mongrel2 stopped reading).
     if (!pub_.send(msg, zmq::send_flags::dontwait)) {
@@ -498,6 +530,7 @@ class ShardLoop final : public ReplyChannel {
   RouteTable routes_;
   zmq::socket_t pub_;
   std::shared_ptr<detail::PullSockets> pulls_;
+  std::string reply_buf_;  // reused for every small reply
   std::unique_ptr<detail::LoopActorBinding> binding_;
   bool draining_ = false;
   detail::LogLimiter malformed_log_;
