@@ -281,7 +281,9 @@ void WebMessageHandler::parse_body_arguments() const {
   if (body_parsed_) return;
   body_parsed_ = true;
   const auto& req = request();
-  arguments_ = req.query_arguments();
+  // Most requests carry query arguments only: read them where the Request
+  // keeps them, without a copy.
+  args_ = &req.query_arguments();
   auto method = req.method();
   if (method == "POST" || method == "PUT" || method == "PATCH") {
     auto body = req.body();
@@ -289,29 +291,33 @@ void WebMessageHandler::parse_body_arguments() const {
       throw HttpError(413, "request body over the configured limit");
     auto type = req.content_type();
     if (type == "application/x-www-form-urlencoded") {
+      arguments_ = req.query_arguments();
       for (auto& kv : parse_query_string(body)) arguments_.push_back(std::move(kv));
+      args_ = &arguments_;
     } else if (type == "multipart/form-data") {
       std::vector<FormPart> parts;
       auto err =
           parse_multipart(req.header_or("content-type", ""), body, parts, settings().multipart);
       if (err != MultipartError::ok)
         throw HttpError(multipart_status(err), "multipart body: " + std::string(to_string(err)));
+      arguments_ = req.query_arguments();
       for (auto& part : parts) {
         if (part.is_file())
           files_.push_back(std::move(part));
         else if (!part.body.empty())
           arguments_.emplace_back(std::move(part.name), std::string(part.body));
       }
+      args_ = &arguments_;
     }
   }
-  for (const auto& [k, v] : arguments_)
+  for (const auto& [k, v] : *args_)
     if (has_control_chars(v) || has_control_chars(k))
       throw HttpError(400, "control characters in argument '" + k + "'");
 }
 
 const std::vector<std::pair<std::string, std::string>>& WebMessageHandler::arguments() const {
   parse_body_arguments();
-  return arguments_;
+  return *args_;
 }
 
 const std::vector<FormPart>& WebMessageHandler::files() const {

@@ -205,7 +205,9 @@ class WebMessageHandler : public MessageHandler {
  private:
   void parse_body_arguments() const;
   mutable bool body_parsed_ = false;
-  mutable std::vector<std::pair<std::string, std::string>> arguments_;
+  mutable std::vector<std::pair<std::string, std::string>> arguments_;  // query + body
+  // What arguments() returns: arguments_, or the Request's query arguments.
+  mutable const std::vector<std::pair<std::string, std::string>>* args_ = nullptr;
   mutable std::vector<FormPart> files_;
 };
 
