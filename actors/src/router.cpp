@@ -81,9 +81,11 @@ class RouterLoop {
     std::size_t held_frames = 0;
   };
 
-  bool pull() {
+  // `all`: ask every socket, not only those whose fd fired (stop() drains
+  // without the reactor turning).
+  bool pull(bool all = false) {
     received_.clear();
-    sockets_.receive(received_, options_.batch);
+    sockets_.receive(received_, options_.batch, all);
     for (auto& msg : received_) route(std::move(msg));
     flush();
     return !received_.empty();
@@ -192,7 +194,7 @@ class RouterLoop {
     sockets_.disconnect();
     // Frames may still be between ZeroMQ's I/O thread and our queue.
     for (int idle = 0; idle < 5;) {
-      if (pull()) {
+      if (pull(true)) {
         idle = 0;
       } else {
         ++idle;

@@ -146,8 +146,12 @@ class ShardLoop final : public ReplyChannel {
     await_subscribers();
     if (!pulls_->empty()) reactor_.add_poll_hook([this] { return pull(); });
     // Later (re)subscriptions, e.g. a restarted Mongrel2, queue up on the
-    // XPUB: read them so they never pile up.
-    reactor_.add_poll_hook([this] {
+    // XPUB: read them so they never pile up. A few times a second is enough,
+    // and each empty read costs ZeroMQ two system calls.
+    reactor_.add_poll_hook([this, next = Clock::now()]() mutable {
+      auto now = Clock::now();
+      if (now < next) return false;
+      next = now + std::chrono::milliseconds(200);
       zmq::message_t sub;
       while (pub_.recv(sub, zmq::recv_flags::dontwait)) {
       }

@@ -25,15 +25,18 @@ class PullSockets {
       s.set(zmq::sockopt::linger, 0);
       s.connect(spec);
     }
+    armed_.assign(sockets_.size(), 1);
   }
 
   // On the owner's thread, before the first receive(). A replacement shard
   // attaches the sockets of the one it replaces: the sockets (and the frames
   // queued on them) outlive one reactor.
   void attach(Reactor& reactor) {
+    armed_.assign(sockets_.size(), 1);
     // ZMQ_FD only says "look again": the owner's poll hook calls receive().
-    for (auto& s : sockets_)
-      reactor.add_fd(s.get(zmq::sockopt::fd), EPOLLIN | EPOLLET, [](std::uint32_t) {});
+    for (std::size_t i = 0; i < sockets_.size(); ++i)
+      reactor.add_fd(sockets_[i].get(zmq::sockopt::fd), EPOLLIN | EPOLLET,
+                     [this, i](std::uint32_t) { armed_[i] = 1; });
   }
 
   bool empty() const noexcept { return sockets_.empty(); }
@@ -41,12 +44,22 @@ class PullSockets {
   // Appends at most `per_socket` frames from each socket, so one busy
   // Mongrel2 cannot starve another. recv until EAGAIN also runs ZeroMQ's
   // pending commands, which re-reading ZMQ_EVENTS would do, in one call.
-  std::size_t receive(std::vector<zmq::message_t>& out, std::size_t per_socket) {
+  //
+  // A socket that answered EAGAIN is not asked again until its ZMQ_FD fires
+  // (the documented pattern: after EAGAIN, ZeroMQ signals the fd when
+  // something new arrives). Each EAGAIN costs ZeroMQ two system calls, so
+  // asking on every loop pass doubled a shard's system calls per request.
+  // `all`: ask every socket anyway (draining without a running reactor).
+  std::size_t receive(std::vector<zmq::message_t>& out, std::size_t per_socket, bool all = false) {
     std::size_t got = 0;
-    for (auto& s : sockets_) {
+    for (std::size_t i = 0; i < sockets_.size(); ++i) {
+      if (!armed_[i] && !all) continue;
       for (std::size_t n = 0; n < per_socket; ++n) {
         zmq::message_t msg;
-        if (!s.recv(msg, zmq::recv_flags::dontwait)) break;
+        if (!sockets_[i].recv(msg, zmq::recv_flags::dontwait)) {
+          armed_[i] = 0;
+          break;
+        }
         out.push_back(std::move(msg));
         ++got;
       }
@@ -69,6 +82,7 @@ class PullSockets {
  private:
   std::vector<std::string> specs_;
   std::vector<zmq::socket_t> sockets_;
+  std::vector<char> armed_;  // per socket: may have frames (its fd fired, or no EAGAIN yet)
 };
 
 // Where a lone shard's sockets wait between one incarnation and the next.
