@@ -1,6 +1,7 @@
 // The demo app that deploy/run serves behind Mongrel2: ports of Brubeck's
 // demo_minimal, demo_urlargs, demo_noclasses and demo_longpolling, plus two
 // routes that show the shards at work.
+#include <brubeck/actors/detail/requester.hpp>
 #include <brubeck/brubeck.hpp>
 #include <brubeck/drivers/postgres.hpp>
 #include <brubeck/drivers/redis.hpp>
@@ -395,5 +396,15 @@ int main(int argc, char** argv) {
   app.route<CounterHandler>(R"(^/counter$)");
   app.route<FanoutHandler>(R"(^/fanout$)");
   app.route<SlowHandler>(R"(^/slow$)").timeout(1s);
+  // Fault injection for tests/integration/faults_test.cpp, only with
+  // DEMO_FAULTS=1: the shard serving /fault/die ends as if it had crashed
+  // (the request itself stays in flight, and is answered 503 on its way out).
+  if (env_or("DEMO_FAULTS", "") == "1") {
+    app.route(R"(^/fault/die$)", {brubeck::Method::get}, [](brubeck::WebMessageHandler&) {
+      auto& self = brubeck::detail::current_requester();
+      caf::anon_send_exit(caf::actor_cast<caf::actor>(&self), caf::exit_reason::kill);
+      brubeck::this_fiber::sleep_for(5s);
+    });
+  }
   return app.run();
 }
