@@ -401,11 +401,7 @@ class ShardLoop final : public ReplyChannel {
                    options_.index, hub_->live(), suppressed);
     auto response = error_response(503, "busy, retry shortly");
     response.set_header("Retry-After", "1");
-    std::string_view id = frame.conn_id;
-    auto out = std::make_unique<std::string>();
-    append_reply_prefix(*out, frame.sender, std::span<const std::string_view>(&id, 1));
-    response.serialize(*out);
-    send(std::move(out));
+    send_response(frame.sender, frame.conn_id, response, /*close=*/false);
   }
 
   template <class Message>  // a Frame or a Request: both have sender and conn id
@@ -413,24 +409,12 @@ class ShardLoop final : public ReplyChannel {
     stats_.rejected.fetch_add(1, std::memory_order_relaxed);
     spdlog::warn("shard {}: conn {}: {} ({})", options_.index, conn_id_of(frame), status, why);
     auto response = error_response(status, why);
-    response.set_header("Connection", "close");
-    std::string_view id = conn_id_of(frame);
-    std::string_view sender = sender_of(frame);
-    auto out = std::make_unique<std::string>();
-    append_reply_prefix(*out, sender, std::span<const std::string_view>(&id, 1));
-    response.serialize(*out);
-    send(std::move(out));
-    send(std::make_unique<std::string>(encode_close(sender, id)));
+    send_response(sender_of(frame), conn_id_of(frame), response, /*close=*/true);
   }
   void answer_restarting(std::string_view sender, std::string_view id) {
     auto response = error_response(503, "the server restarted part of itself; retry");
     response.set_header("Retry-After", "1");
-    response.set_header("Connection", "close");
-    auto out = std::make_unique<std::string>();
-    append_reply_prefix(*out, sender, std::span<const std::string_view>(&id, 1));
-    response.serialize(*out);
-    send(std::move(out));
-    send(std::make_unique<std::string>(encode_close(sender, id)));
+    send_response(sender, id, response, /*close=*/true);
   }
   static std::string_view conn_id_of(const Frame& f) { return f.conn_id; }
   static std::string_view conn_id_of(const Request& r) { return r.conn_id(); }
@@ -438,29 +422,34 @@ class ShardLoop final : public ReplyChannel {
   static std::string_view sender_of(const Request& r) { return r.sender(); }
 
   void reply(const Request& request, Dispatched& result) {
-    bool close = request.should_close();
-    if (close) result.response.set_header("Connection", "close");
-    std::string_view id = request.conn_id();
+    send_response(request.sender(), request.conn_id(), result.response, request.should_close(),
+                  result.include_body);
+    stats_.replies.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // One response to one connection, then (with `close`) the frame that
+  // closes it. A small reply is built in a buffer the shard reuses and
+  // copied once into ZeroMQ's message: no allocation of our own.
+  void send_response(std::string_view sender, std::string_view id, Response& response, bool close,
+                     bool include_body = true) {
+    if (close) response.set_header("Connection", "close");
     auto ids = std::span<const std::string_view>(&id, 1);
-    if (result.response.body.size() < kZeroCopyMin) {
-      // The common small reply: built in a buffer the shard reuses, then
-      // copied once into ZeroMQ's message. No allocation of our own.
+    if (response.body.size() < kZeroCopyMin) {
       reply_buf_.clear();
-      append_reply_prefix(reply_buf_, request.sender(), ids);
-      result.response.serialize(reply_buf_, result.include_body);
+      append_reply_prefix(reply_buf_, sender, ids);
+      response.serialize(reply_buf_, include_body);
       send_copy(reply_buf_);
     } else {
       auto out = std::make_unique<std::string>();
-      append_reply_prefix(*out, request.sender(), ids);
-      result.response.serialize(*out, result.include_body);
+      append_reply_prefix(*out, sender, ids);
+      response.serialize(*out, include_body);
       send(std::move(out));
     }
     if (close) {
       reply_buf_.clear();
-      append_reply_prefix(reply_buf_, request.sender(), ids);
+      append_reply_prefix(reply_buf_, sender, ids);
       send_copy(reply_buf_);
     }
-    stats_.replies.fetch_add(1, std::memory_order_relaxed);
   }
 
   // ReplyChannel: deferred, streamed and delivered replies.
