@@ -51,7 +51,10 @@ class RouterLoop {
     sockets_.attach(reactor_);
     slots_.resize(shards.size());
     pending_.resize(shards.size());
-    reactor_.add_poll_hook([this] { return pull(); });
+    reactor_.add_poll_hook([this] {
+      if (sockets_.armed()) pull();
+      return sockets_.armed();
+    });
     binding_ = std::make_unique<detail::LoopActorBinding>(
         system, reactor_,
         caf::behavior{[this](detail::stop_atom) { stop(); },
@@ -81,14 +84,14 @@ class RouterLoop {
     std::size_t held_frames = 0;
   };
 
-  // `all`: ask every socket, not only those whose fd fired (stop() drains
-  // without the reactor turning).
-  bool pull(bool all = false) {
+  // Returns the frames taken. `all`: ask every socket, not only those whose
+  // fd fired (stop() drains without the reactor turning).
+  std::size_t pull(bool all = false) {
     received_.clear();
     sockets_.receive(received_, options_.batch, all);
     for (auto& msg : received_) route(std::move(msg));
     flush();
-    return !received_.empty();
+    return received_.size();
   }
 
   void route(zmq::message_t msg) {
@@ -194,7 +197,7 @@ class RouterLoop {
     sockets_.disconnect();
     // Frames may still be between ZeroMQ's I/O thread and our queue.
     for (int idle = 0; idle < 5;) {
-      if (pull(true)) {
+      if (pull(true) > 0) {
         idle = 0;
       } else {
         ++idle;

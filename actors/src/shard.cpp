@@ -234,11 +234,13 @@ class ShardLoop final : public ReplyChannel {
 
   // Single-shard mode: read up to 64 frames per socket per pass, as the
   // router would, and accept them as one batch.
+  // Returns true while a socket may hold more (the reactor then passes again).
   bool pull() {
+    if (!pulls_->armed()) return false;
     auto batch = std::make_shared<detail::FrameBatch>();
     pulls_->receive(batch->frames, 64);
     for (std::size_t i = 0; i < batch->frames.size(); ++i) accept(batch, i);
-    return !batch->frames.empty();
+    return pulls_->armed();
   }
 
   void accept(const FrameBatchPtr& batch, std::size_t i) {

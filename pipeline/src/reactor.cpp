@@ -193,20 +193,23 @@ void Reactor::run() {
     ~Restore() { tl_current_reactor = outer; }
   } restore{outer};
   while (!stop_.load(std::memory_order_acquire)) {
-    bool busy = drain_inbox();
-    busy |= backlog_ != nullptr;
-    for (auto& hook : poll_hooks_) busy |= hook();
+    // `worked`: this pass did something (it keeps a busy-poll going);
+    // `pending`: something is ready now, so the loop must not sleep. A pass
+    // that worked but left nothing pending sleeps at once: the non-blocking
+    // epoll_wait a "busy" pass used to add cost a system call per wake-up.
+    bool worked = drain_inbox();
+    bool pending = backlog_ != nullptr;
+    for (auto& hook : poll_hooks_) pending |= hook();
     if (hub_ != nullptr) {
-      busy |= hub_->fire_timers() > 0;
-      busy |= hub_->run_ready(options_.fiber_batch) > 0;
-      busy |= hub_->has_ready();
+      worked |= hub_->fire_timers() > 0;
+      worked |= hub_->run_ready(options_.fiber_batch) > 0;
+      pending |= hub_->has_ready();
     }
 
     int timeout_ms = 0;
     auto now = Clock::now();
-    if (busy) {
-      idle_since = now;
-    } else if (now - idle_since >= options_.idle_poll) {
+    if (worked || pending) idle_since = now;
+    if (!pending && now - idle_since >= options_.idle_poll) {
       timeout_ms = -1;
       if (hub_ != nullptr) {
         if (auto deadline = hub_->next_deadline()) {
@@ -224,6 +227,7 @@ void Reactor::run() {
     int n = ::epoll_wait(epoll_fd_, events, kMaxEvents, timeout_ms);
     sleeping_.store(false, std::memory_order_relaxed);
     if (n < 0 && errno != EINTR) throw_errno("epoll_wait");
+    // What the callbacks woke runs on the next pass, which counts as work.
     for (int i = 0; i < n; ++i) {
       int fd = events[i].data.fd;
       if (fd == event_fd_) {
@@ -234,7 +238,6 @@ void Reactor::run() {
       auto it = fds_.find(fd);
       if (it == fds_.end()) {
         on_fd_wait_ready(fd, events[i].events);
-        idle_since = Clock::now();
         continue;
       }
       auto cb = it->second;  // the callback may remove its own fd
@@ -243,7 +246,6 @@ void Reactor::run() {
       } catch (const std::exception& e) {
         spdlog::error("fd {} callback failed: {}", fd, e.what());
       }
-      idle_since = Clock::now();
     }
   }
 }

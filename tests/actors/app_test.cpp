@@ -167,6 +167,26 @@ TEST(App, EveryConnectionStaysOnItsShard) {
   EXPECT_EQ(used.size(), kShards) << "64 connections should reach all 4 shards";
 }
 
+// A socket read stops after a batch (64 frames); what is left must still be
+// read although its ZMQ_FD, edge-triggered, never fires again for it.
+void burst_larger_than_one_read(std::size_t shards) {
+  FakeMongrel2 m2;
+  RunningApp running(m2, shards);
+  constexpr int kFrames = 1000;
+  for (int c = 1; c <= kFrames; ++c) m2.push(request_frame(std::to_string(c), "/shard"));
+  std::set<std::string> answered;
+  for (int i = 0; i < kFrames; ++i) {
+    auto reply = m2.receive();
+    ASSERT_FALSE(reply.empty()) << "reply " << i << " of " << kFrames << " missing";
+    answered.insert(split_reply(reply).first);
+  }
+  EXPECT_EQ(answered.size(), static_cast<std::size_t>(kFrames));
+  EXPECT_EQ(running.stop(), 0);
+}
+
+TEST(App, ABurstLargerThanOneReadIsServedByALoneShard) { burst_larger_than_one_read(1); }
+TEST(App, ABurstLargerThanOneReadIsServedThroughTheRouter) { burst_larger_than_one_read(2); }
+
 TEST(App, MalformedFramesAreDroppedAndTheNextIsServed) {
   FakeMongrel2 m2;
   RunningApp running(m2, 1);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -80,6 +81,62 @@ TEST(Reactor, ThrowingTaskDoesNotStopTheLoop) {
   });
   reactor.run();
   EXPECT_TRUE(second);
+}
+
+// A hook that reports more to do (a ZeroMQ socket not yet read to EAGAIN,
+// whose fd will not fire again) must keep the loop from sleeping.
+TEST(Reactor, PollHookWithMoreToDoKeepsTheLoopTurning) {
+  Reactor reactor(nullptr);
+  std::atomic<int> calls{0};
+  reactor.add_poll_hook([&] {
+    if (++calls == 1000) reactor.stop();
+    return calls < 1000;
+  });
+  std::atomic<bool> done{false};
+  std::thread watchdog([&] {
+    for (int i = 0; i < 1000 && !done; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    reactor.stop();  // bounds a loop that fell asleep
+  });
+  auto start = Clock::now();
+  reactor.run();
+  done = true;
+  watchdog.join();
+  EXPECT_EQ(calls.load(), 1000);
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(5));
+}
+
+// A pass that did work but left nothing pending goes straight to sleep: one
+// pass per wake-up, not a second non-blocking one (a system call each).
+TEST(Reactor, AWakeUpThatLeavesNothingPendingSleepsAtOnce) {
+  Reactor reactor(nullptr);
+  std::atomic<int> passes{0};
+  reactor.add_poll_hook([&] {
+    ++passes;
+    return false;
+  });
+  constexpr int kTasks = 50;
+  std::atomic<int> ran{0};
+  int passes_when_idle = -1;
+  int passes_later = -1;
+  std::thread poster([&] {
+    for (int i = 0; i < kTasks; ++i) {
+      reactor.post_fn([&] { ++ran; });
+      for (int spin = 0; spin < 1000 && ran.load() <= i; ++spin)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    passes_when_idle = passes.load();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    passes_later = passes.load();
+    reactor.stop();
+  });
+  reactor.run();
+  poster.join();
+  EXPECT_EQ(ran.load(), kTasks);
+  // One pass per task (two would be the non-blocking extra), plus the first.
+  EXPECT_LE(passes_when_idle, kTasks + kTasks / 4);
+  EXPECT_EQ(passes_later, passes_when_idle);  // asleep while idle
 }
 
 }  // namespace

@@ -40,6 +40,12 @@ class PullSockets {
   }
 
   bool empty() const noexcept { return sockets_.empty(); }
+  // Some socket may have frames: its fd fired, or it was not read to EAGAIN.
+  bool armed() const noexcept {
+    for (char a : armed_)
+      if (a) return true;
+    return false;
+  }
 
   // Appends at most `per_socket` frames from each socket, so one busy
   // Mongrel2 cannot starve another. recv until EAGAIN also runs ZeroMQ's

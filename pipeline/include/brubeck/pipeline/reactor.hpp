@@ -84,8 +84,9 @@ class Reactor {
   void add_fd(int fd, std::uint32_t events, std::function<void(std::uint32_t)> on_ready);
   void modify_fd(int fd, std::uint32_t events);
   void remove_fd(int fd);
-  // Called on every pass; returns true when it did work. Needed for ZeroMQ,
-  // whose ZMQ_FD is edge-like and must be re-checked through ZMQ_EVENTS.
+  // Called on every pass; returns true when it has more to do right away (the
+  // loop then passes again instead of sleeping). Needed for ZeroMQ, whose
+  // ZMQ_FD is edge-like: a socket not read to EAGAIN never fires it again.
   void add_poll_hook(std::function<bool()> hook);
 
   // Runs until stop(); call on the thread that owns the loop.
