@@ -1,12 +1,13 @@
 // A Mongrel2 stand-in load generator (issue #5): binds a PUSH and a SUB socket
 // as Mongrel2 does, pushes browser-shaped request frames (~500 bytes of JSON
-// headers, `GET /brubeck?name=x`) and matches the replies by connection id.
-// It measures a handler without Mongrel2's own ceiling.
+// headers, `GET /brubeck?name=x`, bench/captured_frame.hpp) and matches the replies by connection
+// id. It measures a handler without Mongrel2's own ceiling.
 //
 //   bench_loadgen --push tcp://127.0.0.1:P --sub tcp://127.0.0.1:Q
 //                 [--concurrency C | --rate R] [--duration S] [--warmup S]
 //                 [--path /brubeck] [--query name=x] [--cpu-pid PID]...
 //                 [--label NAME] [--connect-timeout S] [--expect TEXT]
+//                 [--protocol json|tnetstring]
 //
 // Handlers connect to it exactly as to Mongrel2: send_spec = the PUSH
 // endpoint, recv_spec = the SUB endpoint.
@@ -44,8 +45,11 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 #include <zmq.hpp>
+
+#include "captured_frame.hpp"
 
 namespace {
 
@@ -123,6 +127,7 @@ struct Options {
   double duration = 10, warmup = 2, connect_timeout = 15, drain = 2;
   unsigned max_outstanding = 65536;
   std::vector<long> cpu_pids;
+  bool tnetstring = false;  // Mongrel2's protocol='tnetstring' header encoding
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -131,7 +136,8 @@ struct Options {
                "usage: bench_loadgen --push EP --sub EP [--concurrency C | --rate R]\n"
                "  [--duration S] [--warmup S] [--connect-timeout S] [--drain S]\n"
                "  [--path P] [--query Q] [--expect TEXT] [--sender UUID]\n"
-               "  [--max-outstanding N] [--cpu-pid PID]... [--label NAME]\n",
+               "  [--max-outstanding N] [--cpu-pid PID]... [--label NAME]\n"
+               "  [--protocol json|tnetstring]\n",
                why);
   std::exit(2);
 }
@@ -181,7 +187,11 @@ Options parse(int argc, char** argv) {
       o.max_outstanding = static_cast<unsigned>(number());
     else if (a == "--cpu-pid")
       o.cpu_pids.push_back(static_cast<long>(number()));
-    else
+    else if (a == "--protocol") {
+      auto p = value();
+      if (p != "json" && p != "tnetstring") usage("--protocol is json or tnetstring");
+      o.tnetstring = p == "tnetstring";
+    } else
       usage(("unknown option " + std::string(a)).c_str());
   }
   if (o.push.empty() || o.sub.empty()) usage("--push and --sub are required");
@@ -193,28 +203,13 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
-std::string netstring(std::string_view s) {
-  return std::to_string(s.size()) + ":" + std::string(s) + ",";
-}
-
-// "SENDER " | conn id | " PATH LEN:{headers},0:,": a browser GET as Mongrel2
-// 1.12.2 frames it (lower-case browser headers, its own keys upper case, last).
+// "SENDER " | conn id | " PATH " | headers | "0:,"
 struct FrameTemplate {
   std::string head, tail;
   FrameTemplate(const Options& o) {
-    std::string uri = o.path + (o.query.empty() ? "" : "?" + o.query);
-    std::string headers =
-        R"({"PATH":")" + o.path +
-        R"(","x-forwarded-for":"127.0.0.1","accept-language":"en-US,en;q=0.9",)"
-        R"("accept-encoding":"gzip, deflate, br","accept":"text/html,application/xhtml+xml,)"
-        R"(application/xml;q=0.9,*/*;q=0.8","connection":"keep-alive",)"
-        R"("user-agent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) )"
-        R"(Chrome/120.0.0.0 Safari/537.36","host":"127.0.0.1:6767","METHOD":"GET",)"
-        R"("VERSION":"HTTP/1.1","URI":")" +
-        uri + R"(","QUERY":")" + o.query +
-        R"(","PATTERN":"/","URL_SCHEME":"http","REMOTE_ADDR":"127.0.0.1"})";
     head = o.sender + " ";
-    tail = " " + o.path + " " + netstring(headers) + "0:,";
+    tail = " " + o.path + " " + brubeck::bench::captured_headers(o.path, o.query, o.tnetstring) +
+           "0:,";
   }
   zmq::message_t make(std::uint64_t conn) const {
     char digits[24];

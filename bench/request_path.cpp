@@ -10,7 +10,8 @@
 //     BM_request_path_fiber/B    each request in its own fiber on a FiberHub
 //                                (recycled guarded stacks, the app's 60 s
 //                                request deadline), B spawned per run_ready
-//   bench_request_path --iterations N [--fiber]
+//     BM_request_path/tnetstring:1  the same frame with tnetstring headers
+//   bench_request_path --iterations N [--fiber] [--tnetstring]
 //     N requests in a plain loop (no Google Benchmark), for callgrind:
 //       valgrind --tool=callgrind --toggle-collect='*run_requests*' \
 //         bench_request_path --iterations 20000
@@ -30,6 +31,7 @@
 #include "brubeck/handlers/routes.hpp"
 #include "brubeck/pipeline/codec.hpp"
 #include "brubeck/pipeline/fiber_hub.hpp"
+#include "captured_frame.hpp"
 
 namespace {
 
@@ -65,29 +67,22 @@ RouteTable demo_routes() {
   return RouteTable(std::move(specs));
 }
 
-// The frame bench_loadgen sends: a browser GET /brubeck?name=x as Mongrel2
-// 1.12.2 frames it, ~500 bytes of JSON headers.
-std::string captured_frame() {
-  const std::string headers =
-      R"({"PATH":"/brubeck","x-forwarded-for":"127.0.0.1","accept-language":"en-US,en;q=0.9",)"
-      R"("accept-encoding":"gzip, deflate, br","accept":"text/html,application/xhtml+xml,)"
-      R"(application/xml;q=0.9,*/*;q=0.8","connection":"keep-alive",)"
-      R"("user-agent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) )"
-      R"(Chrome/120.0.0.0 Safari/537.36","host":"127.0.0.1:6767","METHOD":"GET",)"
-      R"("VERSION":"HTTP/1.1","URI":"/brubeck?name=x","QUERY":"name=x","PATTERN":"/",)"
-      R"("URL_SCHEME":"http","REMOTE_ADDR":"127.0.0.1"})";
-  return "f4c5e1a2-7b3d-4e8f-9a10-b2c3d4e5f607 17 /brubeck " + std::to_string(headers.size()) +
-         ":" + headers + ",0:,";
+// The frame bench_loadgen sends (bench/captured_frame.hpp).
+std::string captured_frame(bool tnetstring) {
+  return "f4c5e1a2-7b3d-4e8f-9a10-b2c3d4e5f607 17 /brubeck " +
+         bench::captured_headers("/brubeck", "name=x", tnetstring) + "0:,";
 }
 
 struct Path {
   FrameDecoder decoder;
   RouteTable routes = demo_routes();
   HandlerSettings settings;
-  std::string bytes = captured_frame();
+  std::string bytes;
   std::shared_ptr<const void> storage = std::make_shared<int>(0);  // the shard's batch
 
-  Path() { settings.request_timeout = std::chrono::milliseconds(60000); }
+  explicit Path(bool tnetstring = false) : bytes(captured_frame(tnetstring)) {
+    settings.request_timeout = std::chrono::milliseconds(60000);
+  }
 
   // One request, as ShardLoop::accept + reply do it. Returns the frame size.
   std::size_t one(std::string& out) {
@@ -110,7 +105,7 @@ bool reply_ok(const std::string& out) {
 }
 
 void BM_request_path(benchmark::State& state) {
-  Path path;
+  Path path(state.range(0) == 1);
   std::string out;
   path.one(out);
   if (!reply_ok(out)) {
@@ -125,7 +120,8 @@ void BM_request_path(benchmark::State& state) {
   state.counters["frame_bytes"] = static_cast<double>(path.bytes.size());
   state.counters["reply_bytes"] = static_cast<double>(out.size());
 }
-BENCHMARK(BM_request_path);
+// Arg 0: JSON headers (Mongrel2's default protocol); 1: tnetstring headers.
+BENCHMARK(BM_request_path)->ArgName("tnetstring")->Arg(0)->Arg(1);
 
 void BM_request_path_fiber(benchmark::State& state) {
   const auto batch = static_cast<std::size_t>(state.range(0));
@@ -172,8 +168,18 @@ BENCHMARK(BM_request_path_fiber)->Arg(1)->Arg(64);
 int main(int argc, char** argv) {
   if (argc >= 3 && std::strcmp(argv[1], "--iterations") == 0) {
     const std::size_t n = std::strtoull(argv[2], nullptr, 10);
-    const bool fiber = argc >= 4 && std::strcmp(argv[3], "--fiber") == 0;
-    Path path;
+    bool fiber = false, tnetstring = false;
+    for (int i = 3; i < argc; ++i) {
+      if (std::strcmp(argv[i], "--fiber") == 0)
+        fiber = true;
+      else if (std::strcmp(argv[i], "--tnetstring") == 0)
+        tnetstring = true;
+      else {
+        std::fprintf(stderr, "unknown option %s\n", argv[i]);
+        return 2;
+      }
+    }
+    Path path(tnetstring);
     std::string out;
     path.one(out);  // warm: first-use allocations, lazily built tables
     if (!reply_ok(out)) {
@@ -188,7 +194,8 @@ int main(int argc, char** argv) {
     } else {
       bytes = run_requests(path, n);
     }
-    std::printf("requests %zu (%s), reply bytes %zu\n", n, fiber ? "fibers" : "plain", bytes);
+    std::printf("requests %zu (%s, %s), reply bytes %zu\n", n, fiber ? "fibers" : "plain",
+                tnetstring ? "tnetstring" : "json", bytes);
     return 0;
   }
   benchmark::Initialize(&argc, argv);

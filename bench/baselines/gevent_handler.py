@@ -6,7 +6,8 @@
 
 PULLs requests from Mongrel2's send_spec, PUBlishes replies to its recv_spec.
 Each request is parsed as Brubeck parses it (sender, conn id, path, netstring
-headers decoded with json, the body netstring), its query string decoded,
+headers decoded with json, or as a tnetstring dict under Mongrel2's
+protocol='tnetstring', the body netstring), its query string decoded,
 and answered "Take five, NAME!" (NAME from ?name=, default "dude"), the body
 of the brubeck demo's /brubeck route. Disconnect notices are not answered.
 Debian's python3-gevent and python3-zmq: run it with /usr/bin/python3.
@@ -23,19 +24,39 @@ import zmq.green as zmq
 
 
 def parse_netstring(data):
-    """Returns (payload, rest) of a netstring at the start of `data`."""
+    """Returns (payload, tag, rest) of a netstring at the start of `data`."""
     length, rest = data.split(b":", 1)
     length = int(length)
-    if rest[length : length + 1] not in (b",", b"}"):
+    tag = rest[length : length + 1]
+    if tag not in (b",", b"}", b"]"):
         raise ValueError("netstring not terminated")
-    return rest[:length], rest[length + 1 :]
+    return rest[:length], tag, rest[length + 1 :]
+
+
+def parse_tnetstring_dict(data):
+    """Mongrel2's protocol='tnetstring' headers: string keys, values strings
+    or lists of strings."""
+    headers = {}
+    while data:
+        key, _, data = parse_netstring(data)
+        value, tag, data = parse_netstring(data)
+        if tag == b"]":
+            items = []
+            while value:
+                item, _, value = parse_netstring(value)
+                items.append(item.decode("utf-8", "replace"))
+            headers[key.decode("utf-8", "replace")] = items
+        else:
+            headers[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
+    return headers
 
 
 def parse_request(msg):
     sender, conn_id, path, rest = msg.split(b" ", 3)
-    headers, rest = parse_netstring(rest)
-    body, _ = parse_netstring(rest)
-    return sender, conn_id, path, json.loads(headers), body
+    headers, tag, rest = parse_netstring(rest)
+    body, _, _ = parse_netstring(rest)
+    parsed = parse_tnetstring_dict(headers) if tag == b"}" else json.loads(headers)
+    return sender, conn_id, path, parsed, body
 
 
 def http_response(body, code=200, status="OK"):
