@@ -1,9 +1,17 @@
 #include "brubeck/pipeline/codec.hpp"
 
+#include "brubeck/pipeline/detail/flat_json.hpp"
+
 #include <simdjson.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include <algorithm>
 #include <charconv>
+#include <climits>
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
 #include <utility>
@@ -226,6 +234,97 @@ std::optional<RouteKey> peek_route_key(std::string_view frame) noexcept {
   return key;
 }
 
+namespace {
+
+// Where every quote in `json` is, or false when it holds a backslash (an
+// escape), a control character (raw ones are invalid inside strings; between
+// tokens they are whitespace, which Mongrel2 does not write) or more than
+// kMaxQuotes quotes. With no backslash, every quote opens or closes a string.
+constexpr std::size_t kMaxQuotes = 512;
+
+bool find_quotes(std::string_view json, std::uint32_t* quotes, std::size_t& n) noexcept {
+  const char* const s = json.data();
+  const std::size_t size = json.size();
+  std::size_t i = 0;
+  n = 0;
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  const __m128i control_max = _mm_set1_epi8(0x1F);
+  for (; i + 16 <= size; i += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
+    // max(v, 0x1F) == 0x1F exactly when v <= 0x1F, unsigned.
+    const __m128i bad = _mm_or_si128(_mm_cmpeq_epi8(v, backslash),
+                                     _mm_cmpeq_epi8(_mm_max_epu8(v, control_max), control_max));
+    if (_mm_movemask_epi8(bad) != 0) return false;
+    auto q = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote)));
+    for (; q != 0; q &= q - 1) {
+      if (n == kMaxQuotes) return false;
+      quotes[n++] = static_cast<std::uint32_t>(i + static_cast<unsigned>(__builtin_ctz(q)));
+    }
+  }
+#endif
+  for (; i < size; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == '\\') return false;
+    if (c == '"') {
+      if (n == kMaxQuotes) return false;
+      quotes[n++] = static_cast<std::uint32_t>(i);
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+bool detail::scan_flat_json_headers(std::string_view json, std::vector<Header>& out) {
+  if (json.size() > UINT32_MAX) return false;
+  std::uint32_t quotes[kMaxQuotes];
+  std::size_t quote_count = 0;
+  if (!find_quotes(json, quotes, quote_count)) return false;
+  const char* const base = json.data();
+  const char* p = base;
+  const char* const end = base + json.size();
+  std::size_t next_quote = 0;
+  // A string starts at p: its closing quote is the next quote of all.
+  auto string = [&](std::string_view& text) {
+    if (p == end || *p != '"' || next_quote + 1 >= quote_count) return false;
+    const char* close = base + quotes[next_quote + 1];
+    next_quote += 2;
+    text = std::string_view(p + 1, static_cast<std::size_t>(close - p - 1));
+    p = close + 1;
+    return true;
+  };
+  // The next byte is `c`, consumed.
+  auto next_is = [&](char c) {
+    if (p == end || *p != c) return false;
+    ++p;
+    return true;
+  };
+  if (!next_is('{')) return false;
+  if (!next_is('}')) {
+    for (;;) {
+      std::string_view name, value;
+      if (!string(name) || !next_is(':')) return false;
+      if (next_is('[')) {
+        if (!next_is(']')) {
+          do {
+            if (!string(value)) return false;
+            out.push_back(Header{name, value});
+          } while (next_is(','));
+          if (!next_is(']')) return false;
+        }
+      } else {
+        if (!string(value)) return false;
+        out.push_back(Header{name, value});
+      }
+      if (next_is('}')) break;
+      if (!next_is(',')) return false;
+    }
+  }
+  return p == end && simdjson::validate_utf8(json.data(), json.size());
+}
+
 struct FrameDecoder::Impl {
   simdjson::ondemand::parser parser;
   // simdjson reads up to SIMDJSON_PADDING bytes past the document, and the
@@ -251,14 +350,22 @@ struct FrameDecoder::Impl {
   bool is_disconnect_body(std::string_view body);
 };
 
-// The fast path: names and values as views into the frame's own bytes. The
-// parser reads a padded copy (scratch), so a string's position there maps
-// back to the same offset in `json`. Headers with any backslash take the slow
-// path instead (needs_unescape): Mongrel2 escapes only quotes, backslashes
-// and control characters, which real requests hardly ever carry.
+// Names and values as views into the frame's own bytes: first Mongrel2's
+// exact shape (scan_flat_json_headers), then any JSON without escapes through
+// simdjson. Its parser reads a padded copy (scratch), so a string's position
+// there maps back to the same offset in `json`. Headers with any backslash
+// take the slow path instead (needs_unescape): Mongrel2 escapes only quotes,
+// backslashes and control characters, which real requests hardly ever carry.
 DecodeError FrameDecoder::Impl::parse_json_headers(std::string_view json, std::vector<Header>& out,
                                                    bool& needs_unescape) {
   using namespace simdjson;
+  // Mongrel2's own shape, in one pass and without simdjson's two stages
+  // (about 3,200 of a request's 8,300 instructions).
+  if (detail::scan_flat_json_headers(json, out)) {
+    needs_unescape = false;
+    return DecodeError::ok;
+  }
+  out.clear();
   needs_unescape = std::memchr(json.data(), '\\', json.size()) != nullptr;
   if (needs_unescape) return DecodeError::bad_headers;
   ondemand::document doc;

@@ -1,6 +1,7 @@
 // Mongrel2 request frames with JSON headers (FrameDecoder, simdjson on-demand).
 //
-// Each input is decoded three ways: as a whole frame (the seeds are captured
+// Each input is decoded three ways (and, when the decoder's fast path takes
+// it as headers, compared with simdjson's DOM): as a whole frame (the seeds are captured
 // frames), as the JSON headers of an otherwise valid frame (so mutations of
 // the JSON need not fix up the netstring length), and as the body of a
 // METHOD "JSON" socket message (disconnect detection). Every successful
@@ -11,6 +12,8 @@
 #include <cstdint>
 #include <string>
 
+#include "../support/json_reference.hpp"
+#include "brubeck/pipeline/detail/flat_json.hpp"
 #include "frame_checks.hpp"
 
 using namespace brubeck;
@@ -26,6 +29,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view input = as_view(data, size);
 
   checker.check(input);
+
+  // The decoder's fast path takes only JSON that simdjson reads the same way.
+  std::vector<Header> fast;
+  if (detail::scan_flat_json_headers(input, fast)) {
+    const auto reference = test_support::reference_json_headers(input);
+    FUZZ_CHECK(reference.has_value());
+    FUZZ_CHECK(reference->size() == fast.size());
+    for (std::size_t i = 0; i < fast.size(); ++i)
+      FUZZ_CHECK((*reference)[i].first == fast[i].name && (*reference)[i].second == fast[i].value);
+  }
 
   const std::string sender = "14ba3fad-a4e3-42f8-8ab4-4a60a8c33806";
   const ExactCopy as_headers(sender + " 2 /some/path " + netstring(input) + "0:,");

@@ -1,9 +1,12 @@
 #include "brubeck/pipeline/codec.hpp"
 
+#include "brubeck/pipeline/detail/flat_json.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <random>
 #include <stdexcept>
@@ -11,6 +14,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "support/json_reference.hpp"
 
 namespace brubeck {
 
@@ -693,6 +698,81 @@ TEST(Encode, BroadcastEdgeCounts) {
   const auto two = encode_broadcast("S", hundred_one, "");
   ASSERT_EQ(two.size(), 2u);
   EXPECT_EQ(two[1], "S 1:9, ");
+}
+
+// Mongrel2's own shape takes the fast path (no simdjson parse); everything
+// else falls back. Either way the decoder must agree with simdjson's DOM.
+TEST(Codec, FastJsonHeaderPathAgreesWithSimdjson) {
+  std::string many_quotes = "{";
+  for (int i = 0; i < 300; ++i)
+    many_quotes += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":\"v\"";
+  many_quotes += "}";
+  const std::string long_value =
+      "{\"a\":\"" + std::string(100, 'x') + "\",\"b\":\"" + std::string(15, 'y') + "\",\"c\":\"\"}";
+  const struct {
+    std::string json;
+    bool fast;
+  } cases[] = {
+      {"{}", true},
+      {R"({"PATH":"/x","METHOD":"GET"})", true},
+      {R"({"a":["1","2"],"b":[],"c":"3"})", true},
+      {R"({"a":"x","a":"y"})", true},
+      {R"({"":""})", true},
+      {"{\"a\":\"\xc3\xa9t\xc3\xa9\"}", true},  // UTF-8
+      {"{\"a\":\"\x7f\"}", true},               // DEL is not a control character in JSON
+      {long_value, true},
+      {std::string(kJsonFrame.substr(kJsonFrame.find('{'), 314)), true},
+      {many_quotes, false},  // more quotes than the fast path tracks
+      {R"({"a":"x"} )", false},
+      {R"({ "a":"x"})", false},
+      {"{\"a\":\n\"x\"}", false},
+      {R"({"a" :"x"})", false},
+      {R"({"a":"x\"y"})", false},
+      {R"({"a":"\u00e9","b":"\\"})", false},
+      {R"({"a":1})", false},
+      {R"({"a":{"b":"c"}})", false},
+      {R"({"a":["x",1]})", false},
+      {R"({"a":"x"}x)", false},
+      {R"({"a":"x"}})", false},
+      {R"({"a":"x",})", false},
+      {R"({"a":"x" "b":"y"})", false},
+      {R"({"a":["x",]})", false},
+      {R"({"a":["x")", false},
+      {R"({"a":"x)", false},
+      {R"({"a")", false},
+      {"{\"a\":\"tab\there\"}", false},  // a raw control character
+      {"{\"a\":\"\xff\"}", false},       // not UTF-8
+      {"{\"a\":\"\xc3\"}", false},       // truncated UTF-8
+      {R"(["a"])", false},
+      {R"("a")", false},
+      {"", false},
+      {"{", false},
+      {"}", false},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.json);
+    std::vector<Header> fast;
+    const bool took = detail::scan_flat_json_headers(c.json, fast);
+    EXPECT_EQ(took, c.fast);
+    const auto reference = test_support::reference_json_headers(c.json);
+    if (took) {
+      ASSERT_TRUE(reference.has_value()) << "the fast path took JSON simdjson rejects";
+      Pairs got;
+      for (const auto& h : fast) got.emplace_back(h.name, h.value);
+      EXPECT_EQ(got, *reference);
+    }
+    // The whole decoder, fast path or not.
+    FrameDecoder decoder;
+    Frame frame;
+    const auto bytes = make_frame(c.json);
+    const auto e = decoder.decode(bytes, frame);
+    if (reference) {
+      ASSERT_EQ(e, DecodeError::ok);
+      EXPECT_EQ(pairs(frame), *reference);
+    } else {
+      EXPECT_EQ(e, DecodeError::bad_headers);
+    }
+  }
 }
 
 }  // namespace
