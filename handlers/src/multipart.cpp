@@ -304,9 +304,14 @@ struct HeaderValue {
   std::string_view value;
   std::string folded;
 
+  // An obs-fold reads as one space, but a value has no leading or trailing
+  // whitespace: a blank continuation line adds nothing, and one after an
+  // empty value adds no space (else the value would not survive being
+  // written out and read again).
   void append_continuation(std::string_view more) {
+    if (more.empty()) return;
     if (value.data() != folded.data()) folded.assign(value);
-    folded.push_back(' ');
+    if (!folded.empty()) folded.push_back(' ');
     folded.append(more);
     value = folded;
   }
