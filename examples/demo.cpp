@@ -113,6 +113,26 @@ class ArgsHandler : public brubeck::WebMessageHandler {
   }
 };
 
+// The client's headers as JSON (Mongrel2's own upper-case keys left out).
+// Header values are bytes as the client sent them; the JSON writer replaces
+// what is not UTF-8 with U+FFFD, so the reply is always valid JSON.
+class HeadersHandler : public brubeck::WebMessageHandler {
+ public:
+  void get() override {
+    std::string json = "{";
+    for (const auto& h : message().headers()) {
+      if (!h.name.empty() && h.name[0] >= 'A' && h.name[0] <= 'Z') continue;
+      if (json.size() > 1) json.push_back(',');
+      brubeck::append_json_string(json, h.name);
+      json.push_back(':');
+      brubeck::append_json_string(json, h.value);
+    }
+    json.push_back('}');
+    set_header("Content-Type", "application/json");
+    set_body(std::move(json));
+  }
+};
+
 // One entry per uploaded file; the same for a small inline body and one
 // Mongrel2 spooled to disk.
 class UploadHandler : public brubeck::WebMessageHandler {
@@ -369,6 +389,7 @@ int main(int argc, char** argv) {
   app.route<ShardHandler>(R"(^/shard$)");
   app.route<BoomHandler>(R"(^/boom$)");
   app.route<ArgsHandler>(R"(^/args$)");
+  app.route<HeadersHandler>(R"(^/headers$)");
   app.route<UploadHandler>(R"(^/upload$)");
   app.route<SmallUploadHandler>(R"(^/upload/small$)");
   app.route<SetCookiesHandler>(R"(^/cookies/set$)");

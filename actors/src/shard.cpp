@@ -247,28 +247,44 @@ class ShardLoop final : public ReplyChannel {
     const auto& msg = batch->frames[i];
     std::string_view bytes(static_cast<const char*>(msg.data()), msg.size());
     Frame frame;
-    if (auto err = decoder_.decode(bytes, frame); err != DecodeError::ok) {
-      stats_.malformed.fetch_add(1, std::memory_order_relaxed);
-      std::uint64_t suppressed = 0;
-      if (malformed_log_.allow(suppressed))
-        spdlog::warn(
-            "shard {}: dropped a malformed frame of {} bytes: {} ({} more since the last "
-            "report)",
-            options_.index, bytes.size(), to_string(err), suppressed);
-      return;
-    }
-    switch (frame.kind) {
-      case FrameKind::disconnect:
+    const DecodeError err = decoder_.decode(bytes, frame);
+    switch (frame_action(bytes, err, frame)) {
+      case FrameAction::serve:
+        break;
+      case FrameAction::disconnect:
         stats_.disconnects.fetch_add(1, std::memory_order_relaxed);
         cancel_connection(frame.sender, frame.conn_id);
         return;  // never answered
-      case FrameKind::json:
-      case FrameKind::xml:
-        stats_.ignored.fetch_add(1, std::memory_order_relaxed);
-        spdlog::debug("shard {}: socket message on {} ignored", options_.index, frame.path);
+      case FrameAction::reject: {
+        stats_.malformed.fetch_add(1, std::memory_order_relaxed);
+        const auto key = peek_route_key(bytes);
+        const std::string_view why = err != DecodeError::ok            ? to_string(err)
+                                     : frame.find("METHOD") == nullptr ? "no METHOD"
+                                                                       : "no PATH";
+        reject(key->sender, key->conn_id, 400, "malformed request: " + std::string(why));
         return;
-      case FrameKind::http:
-        break;
+      }
+      case FrameAction::close: {
+        stats_.ignored.fetch_add(1, std::memory_order_relaxed);
+        std::uint64_t suppressed = 0;
+        if (malformed_log_.allow(suppressed))
+          spdlog::warn(
+              "shard {}: conn {}: closed: socket messages are not supported ({} more since the "
+              "last report)",
+              options_.index, frame.conn_id, suppressed);
+        close_connection(frame.sender, frame.conn_id);
+        return;
+      }
+      case FrameAction::drop: {
+        stats_.malformed.fetch_add(1, std::memory_order_relaxed);
+        std::uint64_t suppressed = 0;
+        if (malformed_log_.allow(suppressed))
+          spdlog::warn(
+              "shard {}: dropped a frame of {} bytes with no readable sender and conn id: {} ({} "
+              "more since the last report)",
+              options_.index, bytes.size(), to_string(err), suppressed);
+        return;
+      }
     }
     if (bytes.size() - frame.body.size() > options_.max_header_bytes) {
       reject(frame, 431, "request headers too large");
@@ -394,7 +410,9 @@ class ShardLoop final : public ReplyChannel {
     return true;
   }
 
-  // Full: a 503 the client may retry, and the connection stays open.
+  // Full: a 503 the client may retry. The connection stays open unless the
+  // request asked for it to close (HTTP/1.0, Connection: close): a client
+  // that reads to the end of the stream would otherwise wait forever.
   void overloaded(const Frame& frame) {
     stats_.overloaded.fetch_add(1, std::memory_order_relaxed);
     std::uint64_t suppressed = 0;
@@ -403,15 +421,22 @@ class ShardLoop final : public ReplyChannel {
                    options_.index, hub_->live(), suppressed);
     auto response = error_response(503, "busy, retry shortly");
     response.set_header("Retry-After", "1");
-    send_response(frame.sender, frame.conn_id, response, /*close=*/false);
+    send_response(frame.sender, frame.conn_id, response, wants_close(frame));
   }
 
   template <class Message>  // a Frame or a Request: both have sender and conn id
   void reject(const Message& frame, int status, std::string_view why) {
+    reject(sender_of(frame), conn_id_of(frame), status, why);
+  }
+  // A refusal always closes: the request's body may still be on its way.
+  void reject(std::string_view sender, std::string_view conn_id, int status, std::string_view why) {
     stats_.rejected.fetch_add(1, std::memory_order_relaxed);
-    spdlog::warn("shard {}: conn {}: {} ({})", options_.index, conn_id_of(frame), status, why);
+    std::uint64_t suppressed = 0;
+    if (reject_log_.allow(suppressed))
+      spdlog::warn("shard {}: conn {}: {} ({}) ({} more refusals since the last report)",
+                   options_.index, conn_id, status, why, suppressed);
     auto response = error_response(status, why);
-    send_response(sender_of(frame), conn_id_of(frame), response, /*close=*/true);
+    send_response(sender, conn_id, response, /*close=*/true);
   }
   void answer_restarting(std::string_view sender, std::string_view id) {
     auto response = error_response(503, "the server restarted part of itself; retry");
@@ -447,11 +472,14 @@ class ShardLoop final : public ReplyChannel {
       response.serialize(*out, include_body);
       send(std::move(out));
     }
-    if (close) {
-      reply_buf_.clear();
-      append_reply_prefix(reply_buf_, sender, ids);
-      send_copy(reply_buf_);
-    }
+    if (close) close_connection(sender, id);
+  }
+
+  // Mongrel2 closes a connection on an empty reply.
+  void close_connection(std::string_view sender, std::string_view id) {
+    reply_buf_.clear();
+    append_reply_prefix(reply_buf_, sender, std::span<const std::string_view>(&id, 1));
+    send_copy(reply_buf_);
   }
 
   // ReplyChannel: deferred, streamed and delivered replies.
@@ -530,6 +558,7 @@ class ShardLoop final : public ReplyChannel {
   bool draining_ = false;
   detail::LogLimiter malformed_log_;
   detail::LogLimiter overload_log_;
+  detail::LogLimiter reject_log_;
   detail::LogLimiter drop_log_;
 };
 

@@ -100,10 +100,16 @@ const simdjson::dom::element& Request::json() const {
   return json_->root;
 }
 
-bool Request::should_close() const noexcept {
-  auto connection = header("connection");
+bool Request::should_close() const noexcept { return wants_close(frame_); }
+
+bool wants_close(const Frame& frame) noexcept {
+  std::optional<std::string_view> connection, version;
+  for (const auto& h : frame.headers) {
+    if (!connection && iequals(h.name, "connection")) connection = h.value;
+    if (!version && h.name == "VERSION") version = h.value;
+  }
   if (connection && iequals(*connection, "close")) return true;
-  if (version_ == "HTTP/1.0") return !(connection && iequals(*connection, "keep-alive"));
+  if (version == "HTTP/1.0") return !(connection && iequals(*connection, "keep-alive"));
   return false;
 }
 

@@ -237,9 +237,10 @@ std::optional<RouteKey> peek_route_key(std::string_view frame) noexcept {
 namespace {
 
 // Where every quote in `json` is, or false when it holds a backslash (an
-// escape), a control character (raw ones are invalid inside strings; between
-// tokens they are whitespace, which Mongrel2 does not write) or more than
-// kMaxQuotes quotes. With no backslash, every quote opens or closes a string.
+// escape) or more than kMaxQuotes quotes. With no backslash, every quote
+// opens or closes a string. Every other byte is allowed: inside a string it
+// is header text (raw, as Mongrel2 passes it), and outside one the shape
+// check rejects it.
 constexpr std::size_t kMaxQuotes = 512;
 
 bool find_quotes(std::string_view json, std::uint32_t* quotes, std::size_t& n) noexcept {
@@ -250,13 +251,9 @@ bool find_quotes(std::string_view json, std::uint32_t* quotes, std::size_t& n) n
 #if defined(__SSE2__)
   const __m128i quote = _mm_set1_epi8('"');
   const __m128i backslash = _mm_set1_epi8('\\');
-  const __m128i control_max = _mm_set1_epi8(0x1F);
   for (; i + 16 <= size; i += 16) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
-    // max(v, 0x1F) == 0x1F exactly when v <= 0x1F, unsigned.
-    const __m128i bad = _mm_or_si128(_mm_cmpeq_epi8(v, backslash),
-                                     _mm_cmpeq_epi8(_mm_max_epu8(v, control_max), control_max));
-    if (_mm_movemask_epi8(bad) != 0) return false;
+    if (_mm_movemask_epi8(_mm_cmpeq_epi8(v, backslash)) != 0) return false;
     auto q = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote)));
     for (; q != 0; q &= q - 1) {
       if (n == kMaxQuotes) return false;
@@ -265,15 +262,195 @@ bool find_quotes(std::string_view json, std::uint32_t* quotes, std::size_t& n) n
   }
 #endif
   for (; i < size; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == '\\') return false;
-    if (c == '"') {
+    if (s[i] == '\\') return false;
+    if (s[i] == '"') {
       if (n == kMaxQuotes) return false;
       quotes[n++] = static_cast<std::uint32_t>(i);
     }
   }
   return true;
 }
+
+int hex_digit(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The full reader of Mongrel2's JSON dialect (see flat_json.hpp).
+class JsonHeaderReader {
+ public:
+  JsonHeaderReader(std::string_view json, std::shared_ptr<char[]>& unescaped)
+      : in_(json), unescaped_(unescaped) {}
+
+  bool read(std::vector<Header>& out) {
+    skip_space();
+    if (!next_is('{')) return false;
+    skip_space();
+    if (!next_is('}')) {
+      for (;;) {
+        std::string_view name, value;
+        skip_space();
+        if (!string(name)) return false;
+        skip_space();
+        if (!next_is(':')) return false;
+        skip_space();
+        if (next_is('[')) {
+          skip_space();
+          if (!next_is(']')) {
+            for (;;) {
+              skip_space();
+              if (!string(value)) return false;
+              out.push_back(Header{name, value});
+              skip_space();
+              if (next_is(']')) break;
+              if (!next_is(',')) return false;
+            }
+          }
+        } else {
+          if (!string(value)) return false;
+          out.push_back(Header{name, value});
+        }
+        skip_space();
+        if (next_is('}')) break;
+        if (!next_is(',')) return false;
+      }
+    }
+    skip_space();
+    return pos_ == in_.size();
+  }
+
+ private:
+  void skip_space() noexcept {
+    while (pos_ < in_.size() &&
+           (in_[pos_] == ' ' || in_[pos_] == '\t' || in_[pos_] == '\n' || in_[pos_] == '\r'))
+      ++pos_;
+  }
+
+  bool next_is(char c) noexcept {
+    if (pos_ == in_.size() || in_[pos_] != c) return false;
+    ++pos_;
+    return true;
+  }
+
+  // A string at pos_: a view into the input when it has no escape, else its
+  // unescaped text in the shared buffer.
+  bool string(std::string_view& text) {
+    if (!next_is('"')) return false;
+    const std::size_t begin = pos_;
+    while (pos_ < in_.size() && in_[pos_] != '"' && in_[pos_] != '\\') ++pos_;
+    if (pos_ == in_.size()) return false;
+    if (in_[pos_] == '"') {
+      text = in_.substr(begin, pos_ - begin);
+      ++pos_;
+      return true;
+    }
+    // No unescaped text is longer than its JSON, so json.size() bytes hold
+    // all of them.
+    if (!unescaped_) unescaped_ = std::make_shared<char[]>(in_.size());
+    char* const start = unescaped_.get() + used_;
+    char* out = start;
+    out = std::copy(in_.data() + begin, in_.data() + pos_, out);
+    while (pos_ < in_.size() && in_[pos_] != '"') {
+      if (in_[pos_] != '\\') {
+        *out++ = in_[pos_++];
+        continue;
+      }
+      if (++pos_ == in_.size()) return false;
+      switch (in_[pos_++]) {
+        case '"':
+          *out++ = '"';
+          break;
+        case '\\':
+          *out++ = '\\';
+          break;
+        case '/':
+          *out++ = '/';
+          break;
+        case 'b':
+          *out++ = '\b';
+          break;
+        case 'f':
+          *out++ = '\f';
+          break;
+        case 'n':
+          *out++ = '\n';
+          break;
+        case 'r':
+          *out++ = '\r';
+          break;
+        case 't':
+          *out++ = '\t';
+          break;
+        case 'u':
+          if (!code_point(out)) return false;
+          break;
+        default:
+          return false;
+      }
+    }
+    if (pos_ == in_.size()) return false;
+    ++pos_;  // the closing quote
+    text = std::string_view(start, static_cast<std::size_t>(out - start));
+    used_ += text.size();
+    return true;
+  }
+
+  bool hex4(std::uint32_t& v) noexcept {
+    if (in_.size() - pos_ < 4) return false;
+    v = 0;
+    for (int k = 0; k < 4; ++k) {
+      const int d = hex_digit(in_[pos_++]);
+      if (d < 0) return false;
+      v = v * 16 + static_cast<std::uint32_t>(d);
+    }
+    return true;
+  }
+
+  // After "\u": the code point as UTF-8. A surrogate pair is one code point;
+  // a lone surrogate, which has no UTF-8 form, becomes U+FFFD. Either way
+  // the output is shorter than the escape it replaces.
+  bool code_point(char*& out) noexcept {
+    std::uint32_t cp = 0;
+    if (!hex4(cp)) return false;
+    if (cp >= 0xD800 && cp <= 0xDBFF && in_.size() - pos_ >= 6 && in_[pos_] == '\\' &&
+        in_[pos_ + 1] == 'u') {
+      const std::size_t mark = pos_;
+      pos_ += 2;
+      std::uint32_t low = 0;
+      if (!hex4(low)) return false;
+      if (low >= 0xDC00 && low <= 0xDFFF) {
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+      } else {
+        pos_ = mark;  // not a pair: the next escape stands alone
+      }
+    }
+    if (cp >= 0xD800 && cp <= 0xDFFF) cp = 0xFFFD;
+    auto put = [&](std::uint32_t b) { *out++ = static_cast<char>(b); };
+    if (cp < 0x80) {
+      put(cp);
+    } else if (cp < 0x800) {
+      put(0xC0 | (cp >> 6));
+      put(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      put(0xE0 | (cp >> 12));
+      put(0x80 | ((cp >> 6) & 0x3F));
+      put(0x80 | (cp & 0x3F));
+    } else {
+      put(0xF0 | (cp >> 18));
+      put(0x80 | ((cp >> 12) & 0x3F));
+      put(0x80 | ((cp >> 6) & 0x3F));
+      put(0x80 | (cp & 0x3F));
+    }
+    return true;
+  }
+
+  std::string_view in_;
+  std::size_t pos_ = 0;
+  std::shared_ptr<char[]>& unescaped_;
+  std::size_t used_ = 0;
+};
 
 }  // namespace
 
@@ -322,7 +499,12 @@ bool detail::scan_flat_json_headers(std::string_view json, std::vector<Header>& 
       if (!next_is(',')) return false;
     }
   }
-  return p == end && simdjson::validate_utf8(json.data(), json.size());
+  return p == end;
+}
+
+bool detail::parse_json_headers(std::string_view json, std::vector<Header>& out,
+                                std::shared_ptr<char[]>& unescaped) {
+  return JsonHeaderReader(json, unescaped).read(out);
 }
 
 struct FrameDecoder::Impl {
@@ -343,135 +525,8 @@ struct FrameDecoder::Impl {
   }
 
   DecodeError decode(std::string_view bytes, Frame& out);
-  DecodeError parse_json_headers(std::string_view json, std::vector<Header>& out,
-                                 bool& needs_unescape);
-  DecodeError parse_escaped_json_headers(std::string_view json, std::vector<Header>& out,
-                                         char* arena);
   bool is_disconnect_body(std::string_view body);
 };
-
-// Names and values as views into the frame's own bytes: first Mongrel2's
-// exact shape (scan_flat_json_headers), then any JSON without escapes through
-// simdjson. Its parser reads a padded copy (scratch), so a string's position
-// there maps back to the same offset in `json`. Headers with any backslash
-// take the slow path instead (needs_unescape): Mongrel2 escapes only quotes,
-// backslashes and control characters, which real requests hardly ever carry.
-DecodeError FrameDecoder::Impl::parse_json_headers(std::string_view json, std::vector<Header>& out,
-                                                   bool& needs_unescape) {
-  using namespace simdjson;
-  // Mongrel2's own shape, in one pass and without simdjson's two stages
-  // (about 3,200 of a request's 8,300 instructions).
-  if (detail::scan_flat_json_headers(json, out)) {
-    needs_unescape = false;
-    return DecodeError::ok;
-  }
-  out.clear();
-  needs_unescape = std::memchr(json.data(), '\\', json.size()) != nullptr;
-  if (needs_unescape) return DecodeError::bad_headers;
-  ondemand::document doc;
-  if (iterate(json).get(doc) != SUCCESS) return DecodeError::bad_headers;
-  ondemand::object obj;
-  if (doc.get_object().get(obj) != SUCCESS) return DecodeError::bad_headers;
-  const char* const base = scratch.data();
-  auto original = [&](const char* p, std::size_t n) {
-    return std::string_view(json.data() + (p - base), n);
-  };
-  // A key starts just past its opening quote; with no escapes, the next
-  // quote closes it (stage 1 has checked that quotes pair up).
-  auto key_text = [&](const char* p, std::string_view& text) {
-    const auto* quote = static_cast<const char*>(
-        std::memchr(p, '"', static_cast<std::size_t>(base + json.size() - p)));
-    if (quote == nullptr) return false;
-    text = original(p, static_cast<std::size_t>(quote - p));
-    return true;
-  };
-  // A value's raw token: the string with its quotes, then any whitespace up
-  // to the next structural character.
-  auto string_text = [&](std::string_view token, std::string_view& text) {
-    while (!token.empty() && (token.back() == ' ' || token.back() == '\n' || token.back() == '\r' ||
-                              token.back() == '\t'))
-      token.remove_suffix(1);
-    if (token.size() < 2 || token.front() != '"' || token.back() != '"') return false;
-    text = original(token.data() + 1, token.size() - 2);
-    return true;
-  };
-  for (auto field_result : obj) {
-    ondemand::field field;
-    if (std::move(field_result).get(field) != SUCCESS) return DecodeError::bad_headers;
-    std::string_view key;
-    if (!key_text(field.key().raw(), key)) return DecodeError::bad_headers;
-    ondemand::value value = field.value();
-    ondemand::json_type type;
-    if (value.type().get(type) != SUCCESS) return DecodeError::bad_headers;
-    std::string_view text;
-    if (type == ondemand::json_type::string) {
-      if (!string_text(value.raw_json_token(), text)) return DecodeError::bad_headers;
-      out.push_back(Header{key, text});
-    } else if (type == ondemand::json_type::array) {
-      ondemand::array arr;
-      if (value.get_array().get(arr) != SUCCESS) return DecodeError::bad_headers;
-      for (auto item_result : arr) {
-        ondemand::value item;
-        if (std::move(item_result).get(item) != SUCCESS ||
-            !string_text(item.raw_json_token(), text))
-          return DecodeError::bad_headers;  // also an element that is not a string
-        out.push_back(Header{key, text});
-      }
-    } else {
-      return DecodeError::bad_headers;
-    }
-  }
-  // simdjson 3.0 has no document::at_end(); an in-bounds location after the
-  // object means something follows it ("{} x", "{}{}").
-  if (doc.current_location().error() != OUT_OF_BOUNDS) return DecodeError::bad_headers;
-  return DecodeError::ok;
-}
-
-// The slow path, for headers with escapes: every name and value is unescaped
-// by simdjson and copied into `arena`, which holds json.size() bytes (no
-// unescaped text is longer than its JSON).
-DecodeError FrameDecoder::Impl::parse_escaped_json_headers(std::string_view json,
-                                                           std::vector<Header>& out, char* arena) {
-  using namespace simdjson;
-  ondemand::document doc;
-  if (iterate(json).get(doc) != SUCCESS) return DecodeError::bad_headers;
-  ondemand::object obj;
-  if (doc.get_object().get(obj) != SUCCESS) return DecodeError::bad_headers;
-  std::size_t used = 0;
-  auto keep = [&](std::string_view text) {
-    if (used + text.size() > json.size()) return std::string_view();  // cannot happen, see above
-    if (!text.empty()) std::memcpy(arena + used, text.data(), text.size());
-    std::string_view kept(arena + used, text.size());
-    used += text.size();
-    return kept;
-  };
-  for (auto field_result : obj) {
-    ondemand::field field;
-    if (std::move(field_result).get(field) != SUCCESS) return DecodeError::bad_headers;
-    std::string_view key;
-    if (field.unescaped_key().get(key) != SUCCESS) return DecodeError::bad_headers;
-    key = keep(key);
-    ondemand::value value = field.value();
-    ondemand::json_type type;
-    if (value.type().get(type) != SUCCESS) return DecodeError::bad_headers;
-    std::string_view text;
-    if (type == ondemand::json_type::string) {
-      if (value.get_string().get(text) != SUCCESS) return DecodeError::bad_headers;
-      out.push_back(Header{key, keep(text)});
-    } else if (type == ondemand::json_type::array) {
-      ondemand::array arr;
-      if (value.get_array().get(arr) != SUCCESS) return DecodeError::bad_headers;
-      for (auto item : arr) {
-        if (item.get_string().get(text) != SUCCESS) return DecodeError::bad_headers;
-        out.push_back(Header{key, keep(text)});
-      }
-    } else {
-      return DecodeError::bad_headers;
-    }
-  }
-  if (doc.current_location().error() != OUT_OF_BOUNDS) return DecodeError::bad_headers;
-  return DecodeError::ok;
-}
 
 bool FrameDecoder::Impl::is_disconnect_body(std::string_view body) {
   using namespace simdjson;
@@ -508,25 +563,19 @@ DecodeError FrameDecoder::Impl::decode(std::string_view bytes, Frame& out) {
   // Whole framing first: a frame broken at the end is rejected without
   // paying for a JSON parse.
   out.headers.clear();  // keeps the vector's capacity across frames
-  DecodeError e = DecodeError::bad_headers;
-  try {
-    // Browsers send ~10-20 headers: one allocation instead of a growth series.
-    out.headers.reserve(24);
-    out.unescaped.reset();
-    if (headers.tag == ',') {
-      bool needs_unescape = false;
-      e = parse_json_headers(headers.payload, out.headers, needs_unescape);
-      if (needs_unescape) {
-        out.headers.clear();
-        out.unescaped = std::make_shared<char[]>(headers.payload.size());
-        e = parse_escaped_json_headers(headers.payload, out.headers, out.unescaped.get());
-      }
-    } else {
-      e = parse_tnetstring_headers(headers.payload, out.headers);
+  DecodeError e = DecodeError::ok;
+  // Browsers send ~10-20 headers: one allocation instead of a growth series.
+  out.headers.reserve(24);
+  out.unescaped.reset();
+  if (headers.tag == ',') {
+    // Mongrel2's exact shape first: one pass, no copy (most frames).
+    if (!detail::scan_flat_json_headers(headers.payload, out.headers)) {
+      out.headers.clear();
+      if (!detail::parse_json_headers(headers.payload, out.headers, out.unescaped))
+        e = DecodeError::bad_headers;
     }
-  } catch (const simdjson::simdjson_error&) {
-    // Only the error-code API is used; this is a guard, not a path.
-    e = DecodeError::bad_headers;
+  } else {
+    e = parse_tnetstring_headers(headers.payload, out.headers);
   }
   if (e != DecodeError::ok) return e;
 
@@ -553,6 +602,22 @@ DecodeError FrameDecoder::Impl::decode(std::string_view bytes, Frame& out) {
   out.upload_start = start != nullptr ? start->value : std::string_view();
   out.upload_done = done != nullptr ? done->value : std::string_view();
   return DecodeError::ok;
+}
+
+FrameAction frame_action(std::string_view bytes, DecodeError e, const Frame& frame) noexcept {
+  if (!peek_route_key(bytes)) return FrameAction::drop;
+  if (e != DecodeError::ok) return FrameAction::reject;
+  switch (frame.kind) {
+    case FrameKind::disconnect:
+      return FrameAction::disconnect;
+    case FrameKind::json:
+    case FrameKind::xml:
+      return FrameAction::close;
+    case FrameKind::http:
+      break;
+  }
+  if (frame.find("METHOD") == nullptr || frame.find("PATH") == nullptr) return FrameAction::reject;
+  return FrameAction::serve;
 }
 
 FrameDecoder::FrameDecoder() : impl_(std::make_unique<Impl>()) {}

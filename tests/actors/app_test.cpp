@@ -187,13 +187,30 @@ void burst_larger_than_one_read(std::size_t shards) {
 TEST(App, ABurstLargerThanOneReadIsServedByALoneShard) { burst_larger_than_one_read(1); }
 TEST(App, ABurstLargerThanOneReadIsServedThroughTheRouter) { burst_larger_than_one_read(2); }
 
-TEST(App, MalformedFramesAreDroppedAndTheNextIsServed) {
+// A frame whose sender and conn id can be read is answered, whatever else is
+// wrong with it: 400 and a close, so no client waits for a reply that never
+// comes. Only a frame with no readable sender and conn id goes unanswered.
+TEST(App, MalformedFramesAreAnswered400AndTheNextIsServed) {
   FakeMongrel2 m2;
   RunningApp running(m2, 1);
   m2.push("garbage without structure");
-  m2.push(std::string(kSender) + " 7 /shard 99:{\"PATH\":\"/shard\"},0:,");  // bad length
-  m2.push(std::string(kSender) + " 7 /shard 2:[],0:,");                      // not an object
+  m2.push(std::string(kSender) + " 5 /shard 99:{\"PATH\":\"/shard\"},0:,");   // bad length
+  m2.push(std::string(kSender) + " 6 /shard 2:[],0:,");                       // not an object
+  m2.push(std::string(kSender) + " 11 /shard 16:{\"PATH\":\"/shard\"},0:,");  // no METHOD
+  m2.push(std::string(kSender) + R"( 12 @* 17:{"METHOD":"JSON"},16:{"type":"hello"},)");
   m2.push(request_frame("7", "/shard"));
+  for (std::string id : {"5", "6", "11"}) {
+    SCOPED_TRACE(id);
+    auto reply = m2.receive();
+    ASSERT_FALSE(reply.empty());
+    EXPECT_EQ(split_reply(reply).first, id);
+    EXPECT_TRUE(split_reply(reply).second.starts_with("HTTP/1.1 400 "));
+    EXPECT_NE(reply.find("Connection: close\r\n"), std::string::npos);
+    EXPECT_EQ(m2.receive(),
+              std::string(kSender) + " " + std::to_string(id.size()) + ":" + id + ", ");
+  }
+  // A socket message nothing handles: its connection is closed.
+  EXPECT_EQ(m2.receive(), std::string(kSender) + " 2:12, ");
   auto reply = m2.receive();
   ASSERT_FALSE(reply.empty());
   EXPECT_EQ(split_reply(reply).first, "7");

@@ -90,4 +90,9 @@ std::string url_decode(std::string_view s);
 
 bool iequals(std::string_view a, std::string_view b) noexcept;
 
+// HTTP/1.0 without keep-alive, or "Connection: close": what
+// Request::should_close() says, for a frame no Request was built for (a
+// request refused before it reached a handler).
+bool wants_close(const Frame& frame) noexcept;
+
 }  // namespace brubeck

@@ -2,8 +2,10 @@
 // headers, disconnect notices, JSON/XML socket messages, upload markers) and
 // reply frames out (one or many connection ids, close frames).
 //
-// Decoding is strict: every length, terminator and id is checked and a bad
-// frame yields a DecodeError, never undefined behaviour. Views in a decoded
+// Framing is strict: every length, terminator and id is checked and a bad
+// frame yields a DecodeError, never undefined behaviour. Header text is not:
+// values are bytes, as Mongrel2 passes them (raw control bytes and bytes
+// that are not UTF-8 included; see detail/flat_json.hpp). Views in a decoded
 // Frame point into the caller's bytes, which must outlive it. Header names and
 // values are views too: into those bytes, or, for the rare JSON string with
 // an escape, into a buffer the Frame owns. Decoding copies no header.
@@ -77,6 +79,20 @@ struct RouteKey {
 // Scans only the sender and conn id; never looks at the headers.
 // Returns nullopt when those two are malformed.
 std::optional<RouteKey> peek_route_key(std::string_view frame) noexcept;
+
+// What a shard does with a frame it was handed: one decision, so that a
+// frame whose sender and connection id can be read always gets an answer
+// (a reply or a close), never silence and a client left waiting.
+enum class FrameAction : std::uint8_t {
+  serve,       // an HTTP request with METHOD and PATH: a handler answers
+  disconnect,  // Mongrel2's disconnect notice: cancel the connection's work, send nothing
+  reject,      // undecodable, or METHOD or PATH missing: 400, then close
+  close,       // a JSON/XML socket message, which nothing here handles: close
+  drop,        // no readable sender and conn id: nobody to answer
+};
+
+// `e` and `frame` are what FrameDecoder::decode gave for `bytes`.
+FrameAction frame_action(std::string_view bytes, DecodeError e, const Frame& frame) noexcept;
 
 // Decodes whole frames. Holds a reusable simdjson parser and padded scratch
 // buffer, so make one per shard and reuse it; not thread-safe.
