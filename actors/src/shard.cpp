@@ -286,6 +286,13 @@ class ShardLoop final : public ReplyChannel {
         return;
       }
     }
+    // Mongrel2 has already switched such a connection to its WebSocket mode:
+    // an ordinary reply would leave it open there, so refuse and close.
+    if (const Header* method = frame.find("METHOD");
+        method->value == "WEBSOCKET_HANDSHAKE" || method->value == "WEBSOCKET") {
+      reject(frame, 501, "WebSockets are not supported yet");
+      return;
+    }
     if (bytes.size() - frame.body.size() > options_.max_header_bytes) {
       reject(frame, 431, "request headers too large");
       return;

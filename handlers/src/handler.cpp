@@ -84,7 +84,8 @@ void MessageHandler::start_stream() {
 
 void MessageHandler::write_chunk(std::string_view data) {
   if (!streaming_ || stream_done_) throw std::logic_error("write_chunk outside a stream");
-  if (data.empty()) return;  // an empty chunk would end the stream
+  // An empty chunk would end the stream; a HEAD reply has the head only.
+  if (data.empty() || request().method() == "HEAD") return;
   char size[32];
   auto end = std::to_chars(size, size + sizeof size, data.size(), 16).ptr;
   std::string chunk;
@@ -96,7 +97,7 @@ void MessageHandler::write_chunk(std::string_view data) {
 void MessageHandler::finish_stream() {
   if (!streaming_ || stream_done_) return;
   stream_done_ = true;
-  send_raw("0\r\n\r\n");
+  if (request().method() != "HEAD") send_raw("0\r\n\r\n");
   if (request().should_close()) send_raw({});
 }
 
@@ -313,6 +314,21 @@ void WebMessageHandler::parse_body_arguments() const {
   for (const auto& [k, v] : *args_)
     if (has_control_chars(v) || has_control_chars(k))
       throw HttpError(400, "control characters in argument '" + k + "'");
+  // File names are refused by a like rule, and so are "." and "..", which
+  // name no file and walk a path when joined to a folder. (The multipart
+  // reader already cut everything up to the last slash or backslash.)
+  // Stricter than for values: a newline or tab in a file name only ever
+  // serves to break the headers or logs it is written into.
+  auto strict_control = [](std::string_view v) {
+    for (unsigned char c : v)
+      if (c < 0x20 || c == 0x7f) return true;
+    return false;
+  };
+  for (const auto& file : files_) {
+    const auto& name = *file.filename;
+    if (has_control_chars(file.name) || strict_control(name) || name == "." || name == "..")
+      throw HttpError(400, "bad file name in part '" + file.name + "'");
+  }
 }
 
 const std::vector<std::pair<std::string, std::string>>& WebMessageHandler::arguments() const {
@@ -391,6 +407,18 @@ void WebMessageHandler::redirect(std::string_view url, int status) {
     throw std::invalid_argument("redirect status must be 301, 302, 303, 307 or 308");
   set_status(status);
   response_.set_header("Location", url);
+}
+
+void WebMessageHandler::redirect_local(std::string_view path, int status) {
+  if (!is_local_path(path)) throw HttpError(400, "redirect target must be a local path");
+  redirect(path, status);
+}
+
+bool is_local_path(std::string_view target) noexcept {
+  if (target.empty() || target[0] != '/' || (target.size() > 1 && target[1] == '/')) return false;
+  for (unsigned char c : target)
+    if (c <= 0x20 || c == 0x7f || c == '\\') return false;
+  return true;
 }
 
 Response WebMessageHandler::render() {

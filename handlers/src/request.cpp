@@ -17,7 +17,10 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
 }
 
 Request::Request(Frame frame, std::shared_ptr<const void> storage, std::size_t shard_index)
-    : frame_(std::move(frame)), storage_(std::move(storage)), shard_index_(shard_index) {
+    : frame_(std::move(frame)),
+      storage_(std::move(storage)),
+      shard_index_(shard_index),
+      path_(origin_path(frame_.path)) {
   // Mongrel2 puts its own keys in upper case; a client cannot spoof them since
   // client header names arrive lower-cased.
   for (const auto& h : frame_.headers) {
@@ -101,6 +104,28 @@ const simdjson::dom::element& Request::json() const {
 }
 
 bool Request::should_close() const noexcept { return wants_close(frame_); }
+
+std::string_view origin_path(std::string_view target) noexcept {
+  // Mongrel2 1.12 turns "http://host:port/p" into "//host:port/p".
+  std::size_t authority = 0;
+  if (target.starts_with("//")) {
+    authority = 2;
+  } else {
+    if (target.empty() || target.front() == '/') return target;
+    // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (RFC 3986)
+    auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+    if (!alpha(target[0])) return target;
+    std::size_t i = 0;
+    while (i < target.size() && (alpha(target[i]) || (target[i] >= '0' && target[i] <= '9') ||
+                                 target[i] == '+' || target[i] == '-' || target[i] == '.'))
+      ++i;
+    if (target.substr(i, 3) != "://") return target;
+    authority = i + 3;
+  }
+  const std::size_t slash = target.find_first_of("/?#", authority);
+  if (slash == std::string_view::npos || target[slash] != '/') return "/";
+  return target.substr(slash);
+}
 
 bool wants_close(const Frame& frame) noexcept {
   std::optional<std::string_view> connection, version;

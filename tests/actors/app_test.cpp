@@ -391,14 +391,32 @@ TEST(App, FullShardAnswers503AndOversizedHeaders431) {
   }
   std::this_thread::sleep_for(200ms);
   ASSERT_TRUE(app.running());
-  for (int c = 1; c <= 5; ++c) m2b.push(request_frame(std::to_string(c), "/sleep"));
+  // Request 4 is HTTP/1.0: its 503, like every reply, closes the connection
+  // (a client reading to the end of the stream would wait forever).
+  for (int c = 1; c <= 5; ++c)
+    m2b.push(request_frame(std::to_string(c), "/sleep", "GET", c == 4 ? "HTTP/1.0" : "HTTP/1.1"));
   std::map<std::string, std::string> replies;
-  for (int i = 0; i < 5; ++i) {
+  std::set<std::string> closed;
+  while (replies.size() < 5) {
     auto reply = m2b.receive();
     ASSERT_FALSE(reply.empty());
     auto [id, http] = split_reply(reply);
-    replies[id] = http;
+    if (http.empty()) {
+      closed.insert(id);
+    } else {
+      replies[id] = http;
+    }
   }
+  while (closed.empty()) {
+    auto reply = m2b.receive();
+    ASSERT_FALSE(reply.empty()) << "no close frame for the HTTP/1.0 request";
+    auto [id, http] = split_reply(reply);
+    ASSERT_TRUE(http.empty()) << reply;
+    closed.insert(id);
+  }
+  EXPECT_EQ(closed, std::set<std::string>{"4"});
+  EXPECT_NE(replies["4"].find("Connection: close\r\n"), std::string::npos) << replies["4"];
+  EXPECT_EQ(replies["5"].find("Connection: close"), std::string::npos) << replies["5"];
   int ok = 0, busy = 0;
   for (auto& [id, http] : replies) {
     if (http.rfind("HTTP/1.1 200", 0) == 0) ++ok;

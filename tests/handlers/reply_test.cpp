@@ -123,6 +123,22 @@ TEST(Reply, StreamIsChunkedAndFinishedByTheFramework) {
   EXPECT_EQ(ch.sent[3].bytes, "0\r\n\r\n");
 }
 
+// HEAD gets the head a GET would get, and no chunk: not even the last one.
+TEST(Reply, HeadOfAStreamSendsTheHeadOnly) {
+  Recorder ch;
+  auto t = routes();
+  auto d = dispatch(t, make_request("HEAD", "/stream"), kSettings, &ch);
+  EXPECT_TRUE(d.sent);
+  ASSERT_EQ(ch.sent.size(), 1u);
+  EXPECT_EQ(ch.sent[0].bytes, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+
+  Recorder closing;
+  dispatch(t, make_request("HEAD", "/stream", {}, {}, "HTTP/1.0"), kSettings, &closing);
+  ASSERT_EQ(closing.sent.size(), 2u);
+  EXPECT_NE(closing.sent[0].bytes.find("Connection: close\r\n"), std::string::npos);
+  EXPECT_EQ(closing.sent[1].bytes, "") << "closed after the head";
+}
+
 TEST(Reply, StreamCutByAnErrorIsClosedNotFinished) {
   Recorder ch;
   auto t = routes();

@@ -54,5 +54,21 @@ TEST(UrlDecode, HandlesTruncatedEscapes) {
   EXPECT_EQ(url_decode("a%20b+c"), "a b c");
 }
 
+// An absolute-form target routes on its path (RFC 9112 §3.2.2).
+TEST(Request, AbsoluteFormTargetGivesItsPath) {
+  EXPECT_EQ(origin_path("/brubeck"), "/brubeck");
+  EXPECT_EQ(origin_path("http://127.0.0.1:6767/brubeck"), "/brubeck");
+  EXPECT_EQ(origin_path("HTTPS://example.org/a/b"), "/a/b");
+  EXPECT_EQ(origin_path("http://example.org"), "/");
+  EXPECT_EQ(origin_path("//127.0.0.1:6767/brubeck"), "/brubeck");  // as Mongrel2 sends it
+  EXPECT_EQ(origin_path("//h"), "/");
+  EXPECT_EQ(origin_path("http://example.org?x=1"), "/");
+  EXPECT_EQ(origin_path("*"), "*");
+  EXPECT_EQ(origin_path("example.org:443"), "example.org:443");  // authority form
+  EXPECT_EQ(origin_path("1http://x/y"), "1http://x/y");
+  EXPECT_EQ(origin_path(""), "");
+  EXPECT_EQ(testing::make_request("GET", "http://h:1/shard").path(), "/shard");
+}
+
 }  // namespace
 }  // namespace brubeck

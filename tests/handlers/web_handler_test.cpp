@@ -79,6 +79,11 @@ class Redirects : public WebMessageHandler {
   void get() override { redirect("/there", std::stoi(get_argument("code", "302"))); }
 };
 
+class RedirectsToNext : public WebMessageHandler {
+ public:
+  void get() override { redirect_local(get_argument("next", "/")); }
+};
+
 class Whoami : public WebMessageHandler {
  public:
   void get() override {
@@ -94,6 +99,7 @@ RouteTable table() {
   specs.push_back(class_route<Teapot>("^/teapot$"));
   specs.push_back(class_route<Cookies>("^/cookies$"));
   specs.push_back(class_route<Redirects>("^/redirect$"));
+  specs.push_back(class_route<RedirectsToNext>("^/next$"));
   specs.push_back(class_route<Whoami>("^/whoami$"));
   return RouteTable(std::move(specs));
 }
@@ -214,6 +220,52 @@ TEST(WebHandler, Redirects) {
                   .response.status,
               code);
   EXPECT_EQ(dispatch(t, make_request("GET", "/redirect", "code=200")).response.status, 500);
+}
+
+// A target from the client is followed only when every browser reads it as a
+// path on this site; anything else is a 400, never a 500 or another host.
+TEST(WebHandler, RedirectLocalRefusesOtherHosts) {
+  auto t = table();
+  for (const char* ok : {"%2F", "%2Fa%2Fb%3Fx%3D1", "%2F%2509%2Fevil.com"}) {
+    SCOPED_TRACE(ok);
+    auto d = dispatch(t, make_request("GET", "/next", std::string("next=") + ok));
+    EXPECT_EQ(d.response.status, 302);
+    EXPECT_EQ(header(d.response, "Location"), url_decode(ok));
+  }
+  for (const char* bad :
+       {"%2F%09%2Fevil.com", "%2F%0A%2Fevil.com", "%2F%0D%0ASet-Cookie:x=1", "%2F%2Fevil.com",
+        "%2F%5Cevil.com", "%5C%5Cevil.com", "http%3A%2F%2Fevil.com", "evil.com", "%2F%20%2Fx",
+        "%2F%7F", "%09%2F%2Fevil.com"}) {
+    SCOPED_TRACE(bad);
+    auto d = dispatch(t, make_request("GET", "/next", std::string("next=") + bad));
+    EXPECT_EQ(d.response.status, 400);
+    EXPECT_EQ(header(d.response, "Location"), "");
+  }
+  EXPECT_TRUE(is_local_path("/"));
+  EXPECT_FALSE(is_local_path(""));
+  EXPECT_FALSE(is_local_path("//"));
+}
+
+// File names follow the arguments' rule (no control characters), and "."
+// and ".." are refused: they name no file and walk a path.
+TEST(WebHandler, BadFileNamesAreRefused) {
+  auto t = table();
+  auto upload = [&](const std::string& disposition) {
+    const std::string body = "--B\r\nContent-Disposition: form-data; name=\"up\"; " + disposition +
+                             "\r\n\r\nDATA\r\n--B--\r\n";
+    return dispatch(t, make_request("POST", "/echo", {},
+                                    {{"content-type", "multipart/form-data; boundary=B"}},
+                                    "HTTP/1.1", body))
+        .response;
+  };
+  EXPECT_EQ(upload("filename=\"a.txt\"").status, 200);
+  EXPECT_EQ(upload("filename=\"..a.txt\"").status, 200);
+  EXPECT_EQ(upload(std::string("filename=\"a\0b.txt\"", 21)).status, 400);
+  EXPECT_EQ(upload("filename*=UTF-8''a%00b.txt").status, 400);
+  EXPECT_EQ(upload("filename*=UTF-8''a%0Ab.txt").status, 400);
+  EXPECT_EQ(upload("filename=\"a/..\"").status, 400);
+  EXPECT_EQ(upload("filename=\"..\"").status, 400);
+  EXPECT_EQ(upload("filename=\"C:\\dir\\.\"").status, 400);
 }
 
 TEST(WebHandler, RequestAddressingHelpers) {

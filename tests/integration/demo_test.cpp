@@ -204,6 +204,61 @@ TEST_P(Demo, HeaderBytesThatAreNotUtf8AreServed) {
   EXPECT_EQ(cookies.status, 200) << cookies.body;
 }
 
+// What the demo echoes is the client's text: never served as HTML, never a
+// redirect to another host, never a 500 for a value the API refuses.
+TEST_P(Demo, ClientInputIsRefusedOrServedSafely) {
+  HttpConnection c(port());
+  auto xss = c.request("GET", "/brubeck?name=%3Cscript%3Ealert(1)%3C/script%3E");
+  EXPECT_EQ(xss.status, 200);
+  EXPECT_EQ(xss.header("Content-Type"), "text/plain; charset=utf-8");
+  EXPECT_EQ(c.request("GET", "/redirect?to=/brubeck").header("Location"), "/brubeck");
+  for (const char* target : {"/%09/evil.com", "/%0D%0ASet-Cookie:%20x=1", "//evil.com",
+                             "/%5Cevil.com", "http://evil.com"}) {
+    SCOPED_TRACE(target);
+    auto r = c.request("GET", std::string("/redirect?to=") + target);
+    EXPECT_EQ(r.status, 400);
+    EXPECT_FALSE(r.has_header("Location"));
+  }
+  EXPECT_EQ(c.request("GET", "/cookies/set?flavour=a%20b").status, 400);
+  EXPECT_EQ(c.request("GET", "/cookies/set?fla%3Bvour=mint").status, 400);
+}
+
+// A target in absolute form (as proxies send it) routes on its path.
+TEST_P(Demo, AbsoluteFormTargetRoutesOnItsPath) {
+  HttpConnection c(port());
+  c.send_raw("GET http://127.0.0.1:" + std::to_string(port()) +
+             "/brubeck?name=abs HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  auto r = c.read_response();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "Take five, abs!");
+}
+
+// HEAD of a streamed reply: the head only, and the connection goes on.
+TEST_P(Demo, HeadOfAStreamHasNoBody) {
+  HttpConnection c(port());
+  c.send_raw("HEAD /stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  auto head = c.read_response(/*head_request=*/true);
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.header("Transfer-Encoding"), "chunked");
+  EXPECT_TRUE(head.body.empty());
+  // Any chunk sent after the head would be read as the next reply.
+  auto next = c.request("GET", "/brubeck?name=next");
+  EXPECT_EQ(next.status, 200);
+  EXPECT_EQ(next.body, "Take five, next!");
+}
+
+// Until WebSockets are supported, an upgrade is refused and its connection
+// closed (Mongrel2 has switched it to its WebSocket mode already).
+TEST_P(Demo, WebSocketUpgradeIsRefusedAndClosed) {
+  HttpConnection c(port());
+  c.send_raw(
+      "GET /brubeck HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  auto r = c.read_response();
+  EXPECT_EQ(r.status, 501);
+  EXPECT_TRUE(c.closed_by_peer(3s));
+}
+
 // A frame the handler cannot decode still has a sender and conn id: that
 // connection gets a 400 and is closed, and one log line says why. A frame
 // without them has nobody to answer: one log line.

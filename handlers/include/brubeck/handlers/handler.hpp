@@ -26,6 +26,12 @@
 
 namespace brubeck {
 
+// True for a path on this site that every browser reads as one: it starts
+// with a single "/", holds no backslash (read as "/" by browsers) and no
+// control character or space (browsers drop tabs and newlines, so
+// "/\t/evil.com" becomes "//evil.com", another host).
+bool is_local_path(std::string_view target) noexcept;
+
 struct RouteMatch;
 class RouteTable;
 
@@ -197,6 +203,10 @@ class WebMessageHandler : public MessageHandler {
 
   // Redirects with 302 (or 301, 303, 307, 308) to `url`.
   void redirect(std::string_view url, int status = 302);
+  // The same for a target that came from the client (`?next=`, `?to=`):
+  // only a local path (is_local_path) is followed; anything else is the
+  // client's error, HttpError(400), so the app is no open redirect.
+  void redirect_local(std::string_view path, int status = 302);
 
   Response render() override;
   // The app's error page when configured, else MessageHandler's.

@@ -26,7 +26,10 @@ class Request {
 
   std::string_view sender() const noexcept { return frame_.sender; }
   std::string_view conn_id() const noexcept { return frame_.conn_id; }
-  std::string_view path() const noexcept { return frame_.path; }
+  // The request's path. An absolute-form target (`GET http://host/p HTTP/1.1`,
+  // which proxies send and RFC 9112 requires servers to accept) gives its
+  // path, "/p", so it routes like the origin form.
+  std::string_view path() const noexcept { return path_; }
   std::string_view body() const noexcept { return frame_.body; }
   FrameKind kind() const noexcept { return frame_.kind; }
   bool is_disconnect() const noexcept { return frame_.kind == FrameKind::disconnect; }
@@ -75,11 +78,17 @@ class Request {
   Frame frame_;
   std::shared_ptr<const void> storage_;
   std::size_t shard_index_;
-  std::string_view method_, version_, uri_, query_;
+  std::string_view path_, method_, version_, uri_, query_;
   mutable std::optional<std::vector<std::pair<std::string, std::string>>> arguments_;
   struct JsonBody;
   mutable std::shared_ptr<JsonBody> json_;
 };
+
+// The path of a request target: `target` itself unless it is in absolute
+// form (scheme "://" authority path, or "//" authority path, which is what
+// Mongrel2 1.12 makes of it), then its path ("/" when empty). An origin-form
+// path cannot start with "//" in practice: browsers and curl never send one.
+std::string_view origin_path(std::string_view target) noexcept;
 
 // Percent- and plus-decodes application/x-www-form-urlencoded text into
 // (name, value) pairs, dropping pairs whose value is empty.
