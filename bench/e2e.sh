@@ -8,7 +8,13 @@
 #
 #   bench/e2e.sh
 #
-# Environment: E2E_DURATION (wrk -d, default 10s), E2E_ROUNDS (3),
+# Each window: a warm-up (E2E_WARMUP, not counted), then the measured wrk run.
+# The order alternates: odd rounds run the C handler first, even rounds
+# brubeck first, so neither always gets the box's later (or earlier) state.
+# Writes everything it prints to E2E_OUT (bench/results/e2e.txt) and every
+# wrk output to bench/results/e2e-wrk.txt (paths relative to the repository).
+#
+# Environment: E2E_DURATION (wrk -d, default 10s), E2E_WARMUP (2s), E2E_ROUNDS (3),
 # E2E_THREADS (2), E2E_CONNECTIONS (64), E2E_PATH (/brubeck, both handlers),
 # BRUBECK_SHARDS (demo --shards), BRUBECK_BUILD_DIR (build), M2_C_HANDLER and
 # BRUBECK_DEMO (binaries), E2E_PROTOCOL (json), E2E_BASELINE_ONLY=1 (no demo),
@@ -28,6 +34,8 @@ path=${E2E_PATH:-/brubeck}
 c_handler=${M2_C_HANDLER:-$build/bench/m2_c_handler}
 demo=${BRUBECK_DEMO:-$build/examples/brubeck_demo}
 baseline_only=${E2E_BASELINE_ONLY:-0}
+warmup=${E2E_WARMUP:-2s}
+out_file=${E2E_OUT:-$root/bench/results/e2e.txt}
 
 die() {
   echo "e2e: $*" >&2
@@ -59,6 +67,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# Everything printed from here on also goes to the raw output file (with this
+# machine's paths made relative to the repository).
+mkdir -p "$(dirname "$out_file")"
+: >"$out_file"
+exec > >(tee >(sed -u -e "s|$work/||g" -e "s|$root/||g" >>"$out_file"))
 
 if [[ ! -x $c_handler ]]; then
   echo "e2e: $c_handler not built; compiling the C baseline into $work"
@@ -133,6 +147,12 @@ stop_handler() {
 declare -a rps_baseline=() rps_brubeck=()
 measure() {
   local name=$1 round=$2 out="$work/wrk-$1-$2.txt" rps t0 t1 m2_0 m2_1 h_0 h_1 extra=""
+  if [[ $warmup != 0 && $warmup != 0s ]]; then
+    wrk -t"$threads" -c"$connections" -d"$warmup" "$url" >/dev/null 2>&1 &
+    wrk_pid=$!
+    wait "$wrk_pid" || die "wrk warm-up failed"
+    wrk_pid=""
+  fi
   m2_0=$(cpu_ticks "$m2_pid")
   h_0=$(cpu_ticks "$handler_pid")
   t0=$EPOCHREALTIME
@@ -179,15 +199,25 @@ fi
 
 echo "e2e: Mongrel2 pid $m2_pid on $url; wrk -t$threads -c$connections -d$duration;" \
   "$rounds round(s); $(nproc) cores${BRUBECK_SHARDS:+; brubeck shards $BRUBECK_SHARDS}"
-for ((round = 1; round <= rounds; round++)); do
+run_baseline() {
   start_handler baseline "$c_handler" "$send_spec" "$recv_spec"
-  measure baseline "$round"
+  measure baseline "$1"
   stop_handler
-  if [[ -x $demo ]]; then
-    start_handler brubeck "$demo" --send-spec "$send_spec" --recv-spec "$recv_spec" \
-      "${shards_args[@]}"
-    measure brubeck "$round"
-    stop_handler
+}
+run_brubeck() {
+  [[ -x $demo ]] || return 0
+  start_handler brubeck "$demo" --send-spec "$send_spec" --recv-spec "$recv_spec" \
+    "${shards_args[@]}"
+  measure brubeck "$1"
+  stop_handler
+}
+for ((round = 1; round <= rounds; round++)); do
+  if ((round % 2)); then
+    run_baseline "$round"
+    run_brubeck "$round"
+  else
+    run_brubeck "$round"
+    run_baseline "$round"
   fi
 done
 
@@ -205,3 +235,10 @@ if ((${#rps_brubeck[@]} > 0)); then
     "(rounds: ${ratios[*]}; ratio of medians $(awk -v a="$brub_median" -v b="$base_median" \
       'BEGIN { printf "%.3f", a / b }'))"
 fi
+
+# Every wrk output in full, beside the summary (E2E_OUT with -wrk.txt).
+for f in "$work"/wrk-*.txt; do
+  [[ -e $f ]] || continue
+  echo "== $(basename "$f" .txt)"
+  cat "$f"
+done | sed -e "s|$work/||g" -e "s|$root/||g" >"${out_file%.txt}-wrk.txt"

@@ -8,7 +8,7 @@
 #
 # This file is the one source of truth for the configuration: deploy/run,
 # bench/e2e.sh and the C++ integration harness (tests/integration) all call
-# m2_prepare. Mongrel2 facts it relies on (see /work/shared/NOTES.md):
+# m2_prepare. Mongrel2 facts it relies on (checked with Mongrel2 1.12.2):
 #   - it chroots into DIR when root (chroot='./' relative to its working
 #     directory) and needs run/, logs/, tmp/ there; paths in the config are
 #     inside the chroot;

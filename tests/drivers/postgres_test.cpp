@@ -14,6 +14,7 @@
 #include "support/fiber_runner.hpp"
 #include "support/postgres_server.hpp"
 #include "support/process.hpp"
+#include "support/shared_server.hpp"
 
 namespace brubeck {
 namespace {
@@ -34,17 +35,18 @@ std::string text(const PgResult& r, std::size_t row, std::size_t column) {
 class PostgresTest : public ::testing::Test {
  protected:
   // One server for the suite: starting one costs about a second.
-  static void SetUpTestSuite() { server_ = std::make_unique<PostgresServer>(); }
+  static void SetUpTestSuite() { server_ = testing::start_shared<PostgresServer>(error_); }
   static void TearDownTestSuite() { server_.reset(); }
-  void SetUp() override {
-    if (server_ == nullptr) GTEST_FAIL() << "the PostgreSQL server did not start";
-  }
+  // A server that did not start fails every test (see support/shared_server.hpp).
+  void SetUp() override { ASSERT_TRUE(server_) << error_; }
   static std::string conninfo() { return server_->conninfo(); }
 
   static std::unique_ptr<PostgresServer> server_;
+  static std::string error_;
 };
 
 std::unique_ptr<PostgresServer> PostgresTest::server_;
+std::string PostgresTest::error_;
 
 TEST_F(PostgresTest, ParametersRoundTripAsData) {
   run_fiber([] {

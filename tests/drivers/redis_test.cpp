@@ -20,6 +20,7 @@
 #include "support/fiber_runner.hpp"
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
+#include "support/shared_server.hpp"
 
 namespace brubeck {
 namespace {
@@ -33,17 +34,18 @@ constexpr const char* kHost = "127.0.0.1";
 // One server for the tests that do not stop it; each test uses its own keys.
 class RedisTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { server_ = new RedisServer(); }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
+  static void SetUpTestSuite() { server_ = testing::start_shared<RedisServer>(error_); }
+  static void TearDownTestSuite() { server_.reset(); }
+  // A server that did not start fails every test (see support/shared_server.hpp).
+  void SetUp() override { ASSERT_TRUE(server_) << error_; }
   static std::uint16_t port() { return static_cast<std::uint16_t>(server_->port()); }
 
-  static RedisServer* server_;
+  static std::unique_ptr<RedisServer> server_;
+  static std::string error_;
 };
 
-RedisServer* RedisTest::server_ = nullptr;
+std::unique_ptr<RedisServer> RedisTest::server_;
+std::string RedisTest::error_;
 
 TEST_F(RedisTest, IncrGetSetRoundTrip) {
   run_fiber([] {

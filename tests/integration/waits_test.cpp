@@ -14,6 +14,7 @@
 #include "harness.hpp"
 #include "support/postgres_server.hpp"
 #include "support/redis_server.hpp"
+#include "support/shared_server.hpp"
 
 namespace brubeck::testing {
 namespace {
@@ -23,14 +24,17 @@ using Clock = std::chrono::steady_clock;
 class Waits : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    redis_ = new RedisServer();
-    postgres_ = new PostgresServer();
+    redis_ = start_shared<RedisServer>(redis_error_);
+    postgres_ = start_shared<PostgresServer>(postgres_error_);
   }
   static void TearDownTestSuite() {
-    delete redis_;
-    delete postgres_;
-    redis_ = nullptr;
-    postgres_ = nullptr;
+    redis_.reset();
+    postgres_.reset();
+  }
+  // A server that did not start fails every test (see support/shared_server.hpp).
+  void SetUp() override {
+    ASSERT_TRUE(redis_) << redis_error_;
+    ASSERT_TRUE(postgres_) << postgres_error_;
   }
 
   void start_demo(int shards) {
@@ -55,15 +59,19 @@ class Waits : public ::testing::Test {
 
   int port() const { return m2_->http_port(); }
 
-  static RedisServer* redis_;
-  static PostgresServer* postgres_;
+  static std::unique_ptr<RedisServer> redis_;
+  static std::unique_ptr<PostgresServer> postgres_;
+  static std::string redis_error_;
+  static std::string postgres_error_;
   TempDir dir_{"brubeck-waits"};
   std::unique_ptr<Mongrel2Server> m2_;
   ChildProcess demo_;
 };
 
-RedisServer* Waits::redis_ = nullptr;
-PostgresServer* Waits::postgres_ = nullptr;
+std::unique_ptr<RedisServer> Waits::redis_;
+std::unique_ptr<PostgresServer> Waits::postgres_;
+std::string Waits::redis_error_;
+std::string Waits::postgres_error_;
 
 TEST_F(Waits, SqliteNotesAddAndList) {
   start_demo(2);
