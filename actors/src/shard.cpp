@@ -25,6 +25,7 @@
 #include "detail/loop_thread.hpp"
 #include "detail/messages.hpp"
 #include "detail/pull_sockets.hpp"
+#include "detail/reply_order.hpp"
 
 namespace brubeck {
 
@@ -191,12 +192,17 @@ class ShardLoop final : public ReplyChannel {
   // On the way out of a dead shard: every request still in flight gets a 503
   // (and its connection is closed, since nothing else will answer it).
   void answer_in_flight() {
-    std::size_t n = 0;
-    for (const auto& [conn, t] : in_flight_) {
-      answer_restarting(t.sender, std::to_string(conn));
-      ++n;
+    std::vector<std::pair<std::string, std::uint64_t>> open;
+    order_.for_each_connection(
+        [&](std::string_view sender, std::uint64_t conn) { open.emplace_back(sender, conn); });
+    for (const auto& [sender, conn] : open) {
+      // Whatever is still held for it will not be sent: the 503 goes first.
+      order_.drop(sender, conn, [](const FiberRef&) {});
+      answer_restarting(sender, std::to_string(conn));
     }
-    if (n > 0) spdlog::error("shard {}: answered {} in-flight requests 503", options_.index, n);
+    if (!open.empty())
+      spdlog::error("shard {}: answered 503 on {} connections with requests in flight",
+                    options_.index, open.size());
   }
   std::size_t in_flight() const { return hub_->live(); }
 
@@ -261,7 +267,8 @@ class ShardLoop final : public ReplyChannel {
         const std::string_view why = err != DecodeError::ok            ? to_string(err)
                                      : frame.find("METHOD") == nullptr ? "no METHOD"
                                                                        : "no PATH";
-        reject(key->sender, key->conn_id, 400, "malformed request: " + std::string(why));
+        if (const auto slot = open_slot(key->sender, key->conn_id))
+          reject(key->sender, key->conn_id, slot, 400, "malformed request: " + std::string(why));
         return;
       }
       case FrameAction::close: {
@@ -272,7 +279,8 @@ class ShardLoop final : public ReplyChannel {
               "shard {}: conn {}: closed: socket messages are not supported ({} more since the "
               "last report)",
               options_.index, frame.conn_id, suppressed);
-        close_connection(frame.sender, frame.conn_id);
+        if (const auto slot = open_slot(frame.sender, frame.conn_id))
+          send_in_order(frame.sender, frame.conn_id, slot, {}, true);
         return;
       }
       case FrameAction::drop: {
@@ -286,52 +294,88 @@ class ShardLoop final : public ReplyChannel {
         return;
       }
     }
+    // Every answer to this request, refusals included, takes its place
+    // behind the replies to the connection's earlier requests.
+    const std::uint64_t slot = open_slot(frame.sender, frame.conn_id);
+    if (slot == 0) return;
     // Mongrel2 has already switched such a connection to its WebSocket mode:
     // an ordinary reply would leave it open there, so refuse and close.
     if (const Header* method = frame.find("METHOD");
         method->value == "WEBSOCKET_HANDSHAKE" || method->value == "WEBSOCKET") {
-      reject(frame, 501, "WebSockets are not supported yet");
+      reject(frame, slot, 501, "WebSockets are not supported yet");
       return;
     }
     if (bytes.size() - frame.body.size() > options_.max_header_bytes) {
-      reject(frame, 431, "request headers too large");
+      reject(frame, slot, 431, "request headers too large");
       return;
     }
     if (frame.upload_start.empty() && frame.body.size() > options_.settings->max_body_bytes) {
-      reject(frame, 413, "request body too large");
+      reject(frame, slot, 413, "request body too large");
       return;
     }
     if (hub_->live() >= options_.max_in_flight) {
-      overloaded(frame);
+      overloaded(frame, slot);
       return;
     }
     // The request keeps the whole batch alive (aliasing, no allocation per frame).
     std::shared_ptr<const void> storage(batch, &msg);
-    if (!frame.upload_start.empty() && !accept_upload(frame, storage)) return;
+    if (!frame.upload_start.empty() && !accept_upload(frame, storage, slot)) return;
     stats_.requests.fetch_add(1, std::memory_order_relaxed);
-    auto conn = conn_number(frame.conn_id);
+    const auto conn = conn_number(frame.conn_id);
     std::string_view sender = frame.sender;  // points into the batch, not into `frame`
     auto ref =
-        hub_->spawn([this, conn, frame = std::move(frame), storage = std::move(storage)]() mutable {
-          InFlight tracked{*this, conn};
-          Request request(std::move(frame), std::move(storage), options_.index);
+        hub_->spawn([this, slot, frame = std::move(frame), storage = std::move(storage)]() mutable {
+          Request request(std::move(frame), std::move(storage), options_.index, slot);
+          SlotGuard guard{*this, request};
           auto result = dispatch(routes_, request, *options_.settings, this);
           if (!result.sent) reply(request, result);
+          // A DeferredReply ends the slot when it finishes.
+          if (result.deferred) guard.release();
         });
     // Registered now, not when the fiber starts: a disconnect in the same
     // batch must find it too.
-    in_flight_.emplace(conn, Tracked{ref, sender});
+    order_.set_fiber(sender, conn, slot, ref);
   }
 
-  // The fibers serving each connection, so a disconnect notice can cancel
-  // them. Keyed by conn id; the sender (a view into the request's frame,
-  // alive as long as the fiber) tells apart several Mongrel2 servers.
-  struct Tracked {
-    FiberRef fiber;
-    std::string_view sender;
+  // The connection's next reply slot; 0 when the connection is over its
+  // pipelining limits, which closes it.
+  std::uint64_t open_slot(std::string_view sender, std::string_view conn_id) {
+    const auto slot = order_.open(sender, conn_number(conn_id));
+    if (slot == 0) overflowed(sender, conn_id, "requests");
+    return slot;
+  }
+
+  // Ends a request's slot when its fiber ends, whatever way: the replies
+  // behind it must not wait for one that will never come.
+  class SlotGuard {
+   public:
+    SlotGuard(ShardLoop& loop, const Request& request) : loop_(loop), request_(&request) {}
+    SlotGuard(const SlotGuard&) = delete;
+    SlotGuard& operator=(const SlotGuard&) = delete;
+    ~SlotGuard() {
+      if (request_ != nullptr)
+        loop_.order_.finish(request_->sender(), request_->conn_id(),
+                            conn_number(request_->conn_id()), request_->reply_slot());
+    }
+    void release() noexcept { request_ = nullptr; }
+
+   private:
+    ShardLoop& loop_;
+    const Request* request_;
   };
-  // One node per request (a map of vectors cost two allocations).
-  std::unordered_multimap<std::uint64_t, Tracked> in_flight_;
+
+  // A client that pipelines more than the shard will hold for it: closed.
+  void overflowed(std::string_view sender, std::string_view conn_id, std::string_view what) {
+    stats_.rejected.fetch_add(1, std::memory_order_relaxed);
+    std::uint64_t suppressed = 0;
+    if (reject_log_.allow(suppressed))
+      spdlog::warn(
+          "shard {}: conn {}: closed: too many pipelined {} waiting for earlier replies ({} more "
+          "refusals since the last report)",
+          options_.index, conn_id, what, suppressed);
+    close_connection(sender, conn_id);
+    cancel_connection(sender, conn_id);
+  }
 
   static std::uint64_t conn_number(std::string_view id) {
     std::uint64_t n = 0;
@@ -339,36 +383,14 @@ class ShardLoop final : public ReplyChannel {
     return n;
   }
 
-  // Unregisters the running fiber from its connection when it ends.
-  class InFlight {
-   public:
-    InFlight(ShardLoop& loop, std::uint64_t conn) : loop_(loop), conn_(conn) {
-      self_ = loop.hub_->self();
-    }
-    InFlight(const InFlight&) = delete;
-    InFlight& operator=(const InFlight&) = delete;
-    ~InFlight() {
-      auto [it, end] = loop_.in_flight_.equal_range(conn_);
-      for (; it != end; ++it) {
-        if (it->second.fiber.fiber_id == self_.fiber_id) {
-          loop_.in_flight_.erase(it);
-          return;
-        }
-      }
-    }
-
-   private:
-    ShardLoop& loop_;
-    std::uint64_t conn_;
-    FiberRef self_;
-  };
-
+  // The connection is gone: its fibers are cancelled, and what was held for
+  // it is discarded.
   void cancel_connection(std::string_view sender, std::string_view conn_id) {
-    auto [it, end] = in_flight_.equal_range(conn_number(conn_id));
-    if (it == end) return;
     std::size_t n = 0;
-    for (; it != end; ++it)
-      if (it->second.sender == sender && hub_->cancel(it->second.fiber)) ++n;
+    order_.drop(sender, conn_number(conn_id), [&](const FiberRef& fiber) {
+      if (fiber.fiber_id != 0 && hub_->cancel(fiber)) ++n;
+    });
+    if (n == 0) return;
     stats_.cancelled.fetch_add(n, std::memory_order_relaxed);
     spdlog::debug("shard {}: conn {} disconnected: {} request(s) cancelled", options_.index,
                   conn_id, n);
@@ -378,7 +400,7 @@ class ShardLoop final : public ReplyChannel {
   // upload-start (answered only to refuse the upload), then one with both
   // headers once the file is complete. Returns true when `frame` should go
   // on to a handler, with its body now the spooled file.
-  bool accept_upload(Frame& frame, std::shared_ptr<const void>& storage) {
+  bool accept_upload(Frame& frame, std::shared_ptr<const void>& storage, std::uint64_t slot) {
     const auto& settings = *options_.settings;
     if (frame.upload_done.empty()) {
       std::size_t declared = 0;
@@ -391,20 +413,22 @@ class ShardLoop final : public ReplyChannel {
       // The route's handler decides (in a fiber: it may wait, e.g. on a
       // quota lookup). Answering before the upload is done makes Mongrel2
       // cancel it; accepting sends nothing.
-      hub_->spawn([this, frame = std::move(frame), storage, declared]() mutable {
-        Request request(std::move(frame), std::move(storage), options_.index);
+      // Accepted, it has no reply of its own: the upload-done frame will.
+      hub_->spawn([this, slot, frame = std::move(frame), storage, declared]() mutable {
+        Request request(std::move(frame), std::move(storage), options_.index, slot);
+        SlotGuard guard{*this, request};
         if (int status = admit_upload(routes_, request, *options_.settings, declared))
-          reject(request, status, "upload refused");
+          reject(request, slot, status, "upload refused");
       });
       return false;
     }
     if (frame.upload_start != frame.upload_done) {
-      reject(frame, 400, "upload-start and upload-done differ");
+      reject(frame, slot, 400, "upload-start and upload-done differ");
       return false;
     }
     auto spool = SpoolFile::open(settings, frame.upload_done);
     if (!spool) {
-      reject(frame, 400, "upload file outside Mongrel2's upload store");
+      reject(frame, slot, 400, "upload file outside Mongrel2's upload store");
       return false;
     }
     frame.body = spool->bytes();
@@ -420,7 +444,7 @@ class ShardLoop final : public ReplyChannel {
   // Full: a 503 the client may retry. The connection stays open unless the
   // request asked for it to close (HTTP/1.0, Connection: close): a client
   // that reads to the end of the stream would otherwise wait forever.
-  void overloaded(const Frame& frame) {
+  void overloaded(const Frame& frame, std::uint64_t slot) {
     stats_.overloaded.fetch_add(1, std::memory_order_relaxed);
     std::uint64_t suppressed = 0;
     if (overload_log_.allow(suppressed))
@@ -428,27 +452,28 @@ class ShardLoop final : public ReplyChannel {
                    options_.index, hub_->live(), suppressed);
     auto response = error_response(503, "busy, retry shortly");
     response.set_header("Retry-After", "1");
-    send_response(frame.sender, frame.conn_id, response, wants_close(frame));
+    send_response(frame.sender, frame.conn_id, slot, response, wants_close(frame));
   }
 
   template <class Message>  // a Frame or a Request: both have sender and conn id
-  void reject(const Message& frame, int status, std::string_view why) {
-    reject(sender_of(frame), conn_id_of(frame), status, why);
+  void reject(const Message& frame, std::uint64_t slot, int status, std::string_view why) {
+    reject(sender_of(frame), conn_id_of(frame), slot, status, why);
   }
   // A refusal always closes: the request's body may still be on its way.
-  void reject(std::string_view sender, std::string_view conn_id, int status, std::string_view why) {
+  void reject(std::string_view sender, std::string_view conn_id, std::uint64_t slot, int status,
+              std::string_view why) {
     stats_.rejected.fetch_add(1, std::memory_order_relaxed);
     std::uint64_t suppressed = 0;
     if (reject_log_.allow(suppressed))
       spdlog::warn("shard {}: conn {}: {} ({}) ({} more refusals since the last report)",
                    options_.index, conn_id, status, why, suppressed);
     auto response = error_response(status, why);
-    send_response(sender, conn_id, response, /*close=*/true);
+    send_response(sender, conn_id, slot, response, /*close=*/true);
   }
   void answer_restarting(std::string_view sender, std::string_view id) {
     auto response = error_response(503, "the server restarted part of itself; retry");
     response.set_header("Retry-After", "1");
-    send_response(sender, id, response, /*close=*/true);
+    send_response(sender, id, 0, response, /*close=*/true);
   }
   static std::string_view conn_id_of(const Frame& f) { return f.conn_id; }
   static std::string_view conn_id_of(const Request& r) { return r.conn_id(); }
@@ -456,17 +481,26 @@ class ShardLoop final : public ReplyChannel {
   static std::string_view sender_of(const Request& r) { return r.sender(); }
 
   void reply(const Request& request, Dispatched& result) {
-    send_response(request.sender(), request.conn_id(), result.response, request.should_close(),
-                  result.include_body);
+    send_response(request.sender(), request.conn_id(), request.reply_slot(), result.response,
+                  request.should_close(), result.include_body);
     stats_.replies.fetch_add(1, std::memory_order_relaxed);
   }
 
   // One response to one connection, then (with `close`) the frame that
-  // closes it. A small reply is built in a buffer the shard reuses and
-  // copied once into ZeroMQ's message: no allocation of our own.
-  void send_response(std::string_view sender, std::string_view id, Response& response, bool close,
-                     bool include_body = true) {
+  // closes it: the whole reply of `slot`. A small reply is built in a buffer
+  // the shard reuses and copied once into ZeroMQ's message: no allocation of
+  // our own. One still waiting for an earlier reply is held instead.
+  void send_response(std::string_view sender, std::string_view id, std::uint64_t slot,
+                     Response& response, bool close, bool include_body = true) {
     if (close) response.set_header("Connection", "close");
+    const auto conn = conn_number(id);
+    if (!order_.ready(sender, conn, slot)) {
+      std::string bytes;
+      response.serialize(bytes, include_body);
+      send_in_order(sender, id, slot, bytes, !close);
+      if (close) send_in_order(sender, id, slot, {}, true);
+      return;
+    }
     auto ids = std::span<const std::string_view>(&id, 1);
     if (response.body.size() < kZeroCopyMin) {
       reply_buf_.clear();
@@ -480,6 +514,32 @@ class ShardLoop final : public ReplyChannel {
       send(std::move(out));
     }
     if (close) close_connection(sender, id);
+    order_.finish(sender, id, conn, slot);
+  }
+
+  // Part of the reply of `slot`: sent now, or held until the replies before
+  // it on the connection are out.
+  void send_in_order(std::string_view sender, std::string_view id, std::uint64_t slot,
+                     std::string_view bytes, bool last) {
+    const auto conn = conn_number(id);
+    if (order_.send(sender, id, conn, slot, bytes, last) == detail::ReplyOrder::Outcome::overflow)
+      overflowed(sender, id, "reply bytes");
+  }
+
+  // Bytes the order lets go: one frame to one connection.
+  void send_now(std::string_view sender, std::string_view id, std::string_view bytes) {
+    auto ids = std::span<const std::string_view>(&id, 1);
+    if (bytes.size() < kZeroCopyMin) {
+      reply_buf_.clear();
+      append_reply_prefix(reply_buf_, sender, ids);
+      reply_buf_.append(bytes);
+      send_copy(reply_buf_);
+    } else {
+      auto out = std::make_unique<std::string>();
+      append_reply_prefix(*out, sender, ids);
+      out->append(bytes);
+      send(std::move(out));
+    }
   }
 
   // Mongrel2 closes a connection on an empty reply.
@@ -489,7 +549,13 @@ class ShardLoop final : public ReplyChannel {
     send_copy(reply_buf_);
   }
 
-  // ReplyChannel: deferred, streamed and delivered replies.
+  // ReplyChannel: deferred and streamed replies, in their connection's order.
+  void send_reply(std::string_view sender, std::string_view conn_id, std::uint64_t slot,
+                  std::string_view bytes, bool last) override {
+    send_in_order(sender, conn_id, slot, bytes, last);
+  }
+
+  // ReplyChannel: delivered replies, to other connections, at once.
   void send(std::string_view sender, std::span<const std::string_view> conn_ids,
             std::string_view bytes) override {
     for (auto& frame : encode_broadcast(sender, conn_ids, bytes))
@@ -561,6 +627,10 @@ class ShardLoop final : public ReplyChannel {
   zmq::socket_t pub_;
   std::shared_ptr<detail::PullSockets> pulls_;
   std::string reply_buf_;  // reused for every small reply
+  // HTTP/1.1 order of replies on each connection, and the fibers serving it.
+  detail::ReplyOrder order_{[this](std::string_view sender, std::string_view id,
+                                   std::string_view bytes) { send_now(sender, id, bytes); },
+                            detail::ReplyOrder::Limits{}};
   std::unique_ptr<detail::LoopActorBinding> binding_;
   bool draining_ = false;
   detail::LogLimiter malformed_log_;

@@ -122,7 +122,7 @@ Dispatched dispatch(const RouteTable& routes, const Request& request,
       // truncated (no last chunk) instead of a well-formed, wrong reply.
       if (!ok) handler->abort_stream();
       guarded(*handler, request, [&] { handler->finish_stream(); });
-      return {Response{}, false, true};
+      return {Response{}, false, true, handler->deferred()};
     }
     Response reply;
     if (!guarded(*handler, request, [&] { reply = handler->render(); }))

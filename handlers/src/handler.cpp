@@ -57,9 +57,9 @@ ReplyChannel& MessageHandler::channel() const {
   return *channel_;
 }
 
-void MessageHandler::send_raw(std::string_view bytes) {
-  std::string_view id = request().conn_id();
-  channel().send(request().sender(), std::span<const std::string_view>(&id, 1), bytes);
+void MessageHandler::send_raw(std::string_view bytes, bool last) {
+  channel().send_reply(request().sender(), request().conn_id(), request().reply_slot(), bytes,
+                       last);
 }
 
 DeferredReply MessageHandler::defer() {
@@ -67,7 +67,8 @@ DeferredReply MessageHandler::defer() {
   auto& ch = channel();
   deferred_ = true;
   return DeferredReply(ch, std::string(request().sender()), std::string(request().conn_id()),
-                       request().should_close(), request().method() == "HEAD");
+                       request().reply_slot(), request().should_close(),
+                       request().method() == "HEAD");
 }
 
 void MessageHandler::start_stream() {
@@ -97,14 +98,16 @@ void MessageHandler::write_chunk(std::string_view data) {
 void MessageHandler::finish_stream() {
   if (!streaming_ || stream_done_) return;
   stream_done_ = true;
-  if (request().method() != "HEAD") send_raw("0\r\n\r\n");
-  if (request().should_close()) send_raw({});
+  const bool close = request().should_close();
+  // A HEAD reply ended with its head (empty bytes would close it instead).
+  if (request().method() != "HEAD") send_raw("0\r\n\r\n", !close);
+  if (close) send_raw({}, true);
 }
 
 void MessageHandler::abort_stream() {
   if (!streaming_ || stream_done_) return;
   stream_done_ = true;
-  send_raw({});
+  send_raw({}, true);
 }
 
 void MessageHandler::deliver(std::span<const std::string_view> conn_ids, std::string_view bytes) {

@@ -5,10 +5,11 @@
 namespace brubeck {
 
 DeferredReply::DeferredReply(ReplyChannel& channel, std::string sender, std::string conn_id,
-                             bool close, bool head)
+                             std::uint64_t slot, bool close, bool head)
     : channel_(&channel),
       sender_(std::move(sender)),
       conn_id_(std::move(conn_id)),
+      slot_(slot),
       close_(close),
       head_(head) {}
 
@@ -16,6 +17,7 @@ DeferredReply::DeferredReply(DeferredReply&& o) noexcept
     : channel_(std::exchange(o.channel_, nullptr)),
       sender_(std::move(o.sender_)),
       conn_id_(std::move(o.conn_id_)),
+      slot_(o.slot_),
       close_(o.close_),
       head_(o.head_) {}
 
@@ -30,6 +32,7 @@ DeferredReply& DeferredReply::operator=(DeferredReply&& o) noexcept {
     channel_ = std::exchange(o.channel_, nullptr);
     sender_ = std::move(o.sender_);
     conn_id_ = std::move(o.conn_id_);
+    slot_ = o.slot_;
     close_ = o.close_;
     head_ = o.head_;
   }
@@ -51,9 +54,8 @@ void DeferredReply::finish(Response response) {
   if (close_) response.set_header("Connection", "close");
   std::string bytes;
   response.serialize(bytes, !head_);
-  std::string_view id = conn_id_;
-  channel->send(sender_, std::span<const std::string_view>(&id, 1), bytes);
-  if (close_) channel->send(sender_, std::span<const std::string_view>(&id, 1), {});
+  channel->send_reply(sender_, conn_id_, slot_, bytes, !close_);
+  if (close_) channel->send_reply(sender_, conn_id_, slot_, {}, true);
 }
 
 }  // namespace brubeck

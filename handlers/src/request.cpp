@@ -16,10 +16,12 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
   return true;
 }
 
-Request::Request(Frame frame, std::shared_ptr<const void> storage, std::size_t shard_index)
+Request::Request(Frame frame, std::shared_ptr<const void> storage, std::size_t shard_index,
+                 std::uint64_t reply_slot)
     : frame_(std::move(frame)),
       storage_(std::move(storage)),
       shard_index_(shard_index),
+      reply_slot_(reply_slot),
       path_(origin_path(frame_.path)) {
   // Mongrel2 puts its own keys in upper case; a client cannot spoof them since
   // client header names arrive lower-cased.

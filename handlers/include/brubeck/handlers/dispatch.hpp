@@ -16,6 +16,7 @@ struct Dispatched {
   Response response;
   bool include_body = true;  // false for HEAD
   bool sent = false;         // the handler deferred or streamed its reply: send nothing
+  bool deferred = false;     // ...and a DeferredReply will finish it later
 };
 
 // `channel` carries deferred, streamed and delivered replies; without one

@@ -131,6 +131,8 @@ class MessageHandler {
   Response& response() noexcept { return response_; }
   // True when the handler took the reply over (deferred or streamed).
   bool reply_taken() const noexcept { return deferred_ || streaming_; }
+  // True when a DeferredReply, not this call, finishes the reply.
+  bool deferred() const noexcept { return deferred_; }
   // Closes the connection of an unfinished stream (after an error).
   void abort_stream();
 
@@ -148,7 +150,8 @@ class MessageHandler {
   bool streaming_ = false;
   bool stream_done_ = false;
   ReplyChannel& channel() const;
-  void send_raw(std::string_view bytes);
+  // Part of this request's reply; `last` ends it.
+  void send_raw(std::string_view bytes, bool last = false);
   std::vector<std::pair<std::string, std::string>> payload_;  // key, JSON text
   bool hide_status_ = false;
 };

@@ -4,6 +4,7 @@
 // delivered to many connections at once.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
@@ -20,6 +21,14 @@ class ReplyChannel {
   // server uuid), at most 100 ids per frame. Empty bytes close them.
   virtual void send(std::string_view sender, std::span<const std::string_view> conn_ids,
                     std::string_view bytes) = 0;
+  // Part of one request's reply, which must reach its connection after the
+  // replies to the requests before it there (HTTP/1.1 pipelining): `slot` is
+  // Request::reply_slot(), `last` marks its final bytes (the close frame
+  // when it closes). By default, sent at once.
+  virtual void send_reply(std::string_view sender, std::string_view conn_id, std::uint64_t slot,
+                          std::string_view bytes, bool last) {
+    send(sender, std::span<const std::string_view>(&conn_id, 1), bytes);
+  }
 };
 
 // A request whose reply was left for later. Move it to whoever will answer
@@ -27,8 +36,8 @@ class ReplyChannel {
 // unfinished, it answers 500, so the client is never left hanging.
 class DeferredReply {
  public:
-  DeferredReply(ReplyChannel& channel, std::string sender, std::string conn_id, bool close,
-                bool head);
+  DeferredReply(ReplyChannel& channel, std::string sender, std::string conn_id, std::uint64_t slot,
+                bool close, bool head);
   DeferredReply(DeferredReply&&) noexcept;
   DeferredReply& operator=(DeferredReply&&) noexcept;
   ~DeferredReply();
@@ -41,6 +50,7 @@ class DeferredReply {
   ReplyChannel* channel_;
   std::string sender_;
   std::string conn_id_;
+  std::uint64_t slot_;
   bool close_;
   bool head_;
 };

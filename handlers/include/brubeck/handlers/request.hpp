@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,7 +23,10 @@ namespace brubeck {
 class Request {
  public:
   // `storage` keeps alive the bytes that `frame`'s views point into.
-  Request(Frame frame, std::shared_ptr<const void> storage, std::size_t shard_index = 0);
+  // `reply_slot` is the request's place among its connection's replies
+  // (given by the shard; 0: not ordered, as in unit tests).
+  Request(Frame frame, std::shared_ptr<const void> storage, std::size_t shard_index = 0,
+          std::uint64_t reply_slot = 0);
 
   std::string_view sender() const noexcept { return frame_.sender; }
   std::string_view conn_id() const noexcept { return frame_.conn_id; }
@@ -73,11 +77,15 @@ class Request {
 
   // Index of the shard serving this request.
   std::size_t shard_index() const noexcept { return shard_index_; }
+  // Where this request's reply goes among its connection's replies (HTTP/1.1
+  // pipelining answers in request order): every byte of it is sent with it.
+  std::uint64_t reply_slot() const noexcept { return reply_slot_; }
 
  private:
   Frame frame_;
   std::shared_ptr<const void> storage_;
   std::size_t shard_index_;
+  std::uint64_t reply_slot_;
   std::string_view path_, method_, version_, uri_, query_;
   mutable std::optional<std::vector<std::pair<std::string, std::string>>> arguments_;
   struct JsonBody;
