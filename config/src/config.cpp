@@ -521,6 +521,9 @@ Config parse_config(const std::vector<std::string>& args,
       options[i] = cli.add_option(cli_names(row), lists[i], cli_help(row) + " (repeatable)");
     } else {
       options[i] = cli.add_option(cli_names(row), texts[i], cli_help(row));
+      if (row.type == SettingType::count) options[i]->type_name("N");
+      if (row.type == SettingType::milliseconds) options[i]->type_name("MS");
+      if (row.type == SettingType::microseconds) options[i]->type_name("US");
     }
   }
 
