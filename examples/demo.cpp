@@ -256,13 +256,9 @@ class RedirectHandler : public brubeck::WebMessageHandler {
 
 // --- waiting on other things (issue #4) ----------------------------------
 
-// Where the demo's services are: deploy/run starts Redis and PostgreSQL on
-// loopback and says so through these variables; without them those routes
-// answer 503.
-std::string env_or(const char* name, std::string fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::string(v) : std::move(fallback);
-}
+// Where the demo's services are (settings demo.redis and demo.pg, declared in
+// main): deploy/run starts Redis and PostgreSQL on loopback and sets them;
+// without them those routes answer 503.
 
 // GET lists the notes, POST adds one (`text` argument): SQLite, no server.
 class NotesHandler : public brubeck::JSONMessageHandler {
@@ -297,24 +293,28 @@ class NotesHandler : public brubeck::JSONMessageHandler {
 // GET /redis/incr?key=K → the new value of counter K.
 class RedisIncrHandler : public brubeck::WebMessageHandler {
  public:
+  explicit RedisIncrHandler(std::string address) : address_(std::move(address)) {}
   void get() override {
-    auto address = env_or("DEMO_REDIS", "");
-    auto colon = address.rfind(':');
-    if (colon == std::string::npos) throw brubeck::Unavailable("DEMO_REDIS is not set");
-    auto port = static_cast<std::uint16_t>(std::stoi(address.substr(colon + 1)));
+    auto colon = address_.rfind(':');
+    if (colon == std::string::npos) throw brubeck::Unavailable("demo.redis is not set");
+    auto port = static_cast<std::uint16_t>(std::stoi(address_.substr(colon + 1)));
     auto key = get_argument("key", "demo");
     if (key.empty() || key.size() > 200) throw brubeck::HttpError(400, "key: 1 to 200 bytes");
-    auto redis = brubeck::RedisClient::for_this_shard(address.substr(0, colon), port);
+    auto redis = brubeck::RedisClient::for_this_shard(address_.substr(0, colon), port);
     set_body(std::to_string(redis->incr("brubeck:demo:" + key)));
   }
+
+ private:
+  std::string address_;
 };
 
 // GET /pg/sleep?ms=N → waits N ms inside PostgreSQL, then answers.
 class PgSleepHandler : public brubeck::WebMessageHandler {
  public:
+  PgSleepHandler(std::string conninfo, std::size_t pool_size)
+      : conninfo_(std::move(conninfo)), pool_size_(pool_size) {}
   void get() override {
-    auto conninfo = env_or("DEMO_PG", "");
-    if (conninfo.empty()) throw brubeck::Unavailable("DEMO_PG is not set");
+    if (conninfo_.empty()) throw brubeck::Unavailable("demo.pg is not set");
     auto ms = get_argument("ms", "100");
     int n = 0;
     try {
@@ -323,12 +323,14 @@ class PgSleepHandler : public brubeck::WebMessageHandler {
       throw brubeck::HttpError(400, "ms: a number");
     }
     if (n < 0 || n > 30000) throw brubeck::HttpError(400, "ms: 0 to 30000");
-    static const auto pool_size =
-        static_cast<std::size_t>(std::clamp(std::stoi(env_or("DEMO_PG_POOL", "8")), 1, 90));
-    auto& pool = brubeck::PgPool::for_this_shard(conninfo, pool_size);
+    auto& pool = brubeck::PgPool::for_this_shard(conninfo_, pool_size_);
     auto r = pool.query("SELECT pg_sleep($1::float8 / 1000), $1::int AS ms", {std::to_string(n)});
     set_body("slept " + std::string(r.get(0, 1).value_or("?")) + " ms in PostgreSQL\n");
   }
+
+ private:
+  std::string conninfo_;
+  std::size_t pool_size_;
 };
 
 // One counter for the whole process, held by an actor every shard asks.
@@ -382,10 +384,31 @@ class SlowHandler : public brubeck::WebMessageHandler {
   }
 };
 
+// The demo's own settings, in the framework's table: [demo] in the file,
+// BRUBECK_DEMO_* in the environment, --demo-* on the command line.
+brubeck::Config demo_settings() {
+  brubeck::Config c;
+  c.add_setting<std::string>(
+      {.name = "demo.redis", .help = "Redis host:port for /redis/incr (none: 503)"});
+  c.add_setting<std::string>(
+      {.name = "demo.pg", .help = "PostgreSQL conninfo for /pg/sleep (none: 503)"});
+  c.add_setting<std::size_t>({.name = "demo.pg_pool",
+                              .help = "PostgreSQL connections per shard for /pg/sleep",
+                              .default_value = 8,
+                              .min = 1,
+                              .max = 90});
+  c.add_setting<std::string>({.name = "demo.sqlite",
+                              .help = "SQLite file of /sqlite/notes (:memory: keeps none)",
+                              .default_value = ":memory:"});
+  c.add_setting<bool>(
+      {.name = "demo.faults", .help = "serve /fault/die, which kills its shard (tests only)"});
+  return c;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  brubeck::App app{brubeck::load_config(argc, argv)};
+  brubeck::App app{brubeck::load_config(argc, argv, demo_settings())};
   app.route<IndexHandler>(R"(^/$)");
   app.route<DemoHandler>(R"(^/brubeck$)");
   app.route<NameHandler>(R"(^/class/(\w+)$)").named("class");
@@ -407,12 +430,12 @@ int main(int argc, char** argv) {
   app.route<StreamHandler>(R"(^/stream$)");
   app.route<LaterHandler>(R"(^/later$)");
 
-  // deploy/run keeps the notes in a file under the build tree; without
-  // DEMO_SQLITE they live in memory (several demos may run side by side).
+  // deploy/run keeps the notes in a file under the build tree; by default
+  // they live in memory (several demos may run side by side).
   std::shared_ptr<brubeck::SqliteDatabase> notes;
   try {
     notes = brubeck::SqliteDatabase::open(
-        env_or("DEMO_SQLITE", ":memory:"),
+        app.setting<std::string>("demo.sqlite"),
         "CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL, "
         "created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')))");
   } catch (const std::exception& e) {
@@ -420,16 +443,18 @@ int main(int argc, char** argv) {
     return 2;
   }
   app.route<NotesHandler>(R"(^/sqlite/notes$)", notes);
-  app.route<RedisIncrHandler>(R"(^/redis/incr$)");
-  app.route<PgSleepHandler>(R"(^/pg/sleep$)").timeout(35s);
+  app.route<RedisIncrHandler>(R"(^/redis/incr$)", app.setting<std::string>("demo.redis"));
+  app.route<PgSleepHandler>(R"(^/pg/sleep$)", app.setting<std::string>("demo.pg"),
+                            app.setting<std::size_t>("demo.pg_pool"))
+      .timeout(35s);
   app.actor("counter", [](caf::actor_system& sys) { return sys.spawn(counter_actor); });
   app.route<CounterHandler>(R"(^/counter$)");
   app.route<FanoutHandler>(R"(^/fanout$)");
   app.route<SlowHandler>(R"(^/slow$)").timeout(1s);
   // Fault injection for tests/integration/faults_test.cpp, only with
-  // DEMO_FAULTS=1: the shard serving /fault/die ends as if it had crashed
+  // demo.faults: the shard serving /fault/die ends as if it had crashed
   // (the request itself stays in flight, and is answered 503 on its way out).
-  if (env_or("DEMO_FAULTS", "") == "1") {
+  if (app.setting<bool>("demo.faults")) {
     app.route(R"(^/fault/die$)", {brubeck::Method::get}, [](brubeck::WebMessageHandler&) {
       auto& self = brubeck::detail::current_requester();
       caf::anon_send_exit(caf::actor_cast<caf::actor>(&self), caf::exit_reason::kill);

@@ -3,10 +3,13 @@
 #include <toml++/toml.h>
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <iostream>
 #include <optional>
+#include <sstream>
 #include <thread>
 
 namespace brubeck {
@@ -24,21 +27,150 @@ std::size_t Config::shard_count() const noexcept {
 
 namespace {
 
-bool valid_endpoint(const std::string& spec) {
-  for (const char* scheme : {"tcp://", "ipc://", "inproc://"})
-    if (spec.rfind(scheme, 0) == 0 && spec.size() > std::string_view(scheme).size()) return true;
+constexpr std::uint64_t kNoMax = std::numeric_limits<std::uint64_t>::max();
+
+bool valid_endpoint(std::string_view spec) {
+  for (std::string_view scheme : {"tcp://", "ipc://", "inproc://"})
+    if (spec.starts_with(scheme) && spec.size() > scheme.size()) return true;
   return false;
 }
 
-std::size_t parse_size(const std::string& name, const std::string& text) {
-  std::size_t v = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || end != text.data() + text.size() || text.empty())
-    throw ConfigError(name + ": '" + text + "' is not a non-negative integer");
-  return v;
+// A row bound to a field of Config; its default is that field's initializer,
+// so the struct stays the one place a framework default is written.
+template <class T, class Field>
+Setting field(Field Config::*member, SettingSpec<T> spec) {
+  static_assert(std::is_same_v<T, Field>);
+  spec.default_value = Config{}.*member;
+  return detail::make_setting<T>(
+      std::move(spec),
+      [member](Config& c, const SettingValue& v) { c.*member = detail::SettingTraits<T>::from(v); },
+      [member](const Config& c) { return detail::SettingTraits<T>::to(c.*member); });
 }
 
-std::vector<std::string> split_specs(const std::string& text) {
+using Count = std::uint64_t;
+using Text = std::string;
+using List = std::vector<std::string>;
+using Ms = std::chrono::milliseconds;
+using Us = std::chrono::microseconds;
+
+const std::vector<Setting>& framework_settings() {
+  static const std::vector<Setting> rows = [] {
+    std::vector<Setting> r;
+    r.push_back(field<Count>(&Config::shards, {.name = "shards",
+                                               .help = "shard threads, one fiber hub each",
+                                               .max = 1024,
+                                               .default_text = "0 = one per core",
+                                               .short_flag = 's'}));
+    r.push_back(field<List>(&Config::send_specs,
+                            {.name = "send_specs",
+                             .help = "Mongrel2 send_spec(s): the router pulls requests from each",
+                             .min = 1,
+                             .accepts = valid_endpoint,
+                             .accepts_text = "ZeroMQ endpoints (tcp://, ipc:// or inproc://)",
+                             .flag = "--send-spec"}));
+    r.push_back(field<List>(&Config::recv_specs,
+                            {.name = "recv_specs",
+                             .help = "Mongrel2 recv_spec(s): every shard publishes replies to each",
+                             .min = 1,
+                             .accepts = valid_endpoint,
+                             .accepts_text = "ZeroMQ endpoints (tcp://, ipc:// or inproc://)",
+                             .flag = "--recv-spec"}));
+    r.push_back(field<Count>(&Config::stack_size, {.name = "stack_size",
+                                                   .help = "fiber stack bytes",
+                                                   .min = 16 * 1024,
+                                                   .max = 64 * 1024 * 1024,
+                                                   .bytes = true}));
+    r.push_back(field<bool>(
+        &Config::stack_guard,
+        {.name = "stack_guard",
+         .help =
+             "guard page under each fiber stack (off: more fibers than vm.max_map_count / 2)"}));
+    r.push_back(field<Ms>(&Config::grace, {.name = "grace_ms",
+                                           .help = "shutdown grace for requests in flight",
+                                           .max = 60 * 60 * 1000}));
+    r.push_back(field<Us>(
+        &Config::idle_poll,
+        {.name = "idle_poll_us", .help = "busy-poll before a shard sleeps", .max = 1000 * 1000}));
+    r.push_back(field<Count>(
+        &Config::pub_hwm,
+        {.name = "pub_hwm", .help = "replies queued per shard before drops", .min = 1}));
+    r.push_back(
+        field<bool>(&Config::pin_threads,
+                    {.name = "pin_threads",
+                     .help = "pin shard k to core k % cores (only if the process owns them)",
+                     .flag = "--pin"}));
+    r.push_back(field<Text>(&Config::log_level, {.name = "log_level",
+                                                 .help = "log level",
+                                                 .choices = {"trace", "debug", "info", "warn",
+                                                             "error", "critical", "off"}}));
+    r.push_back(field<List>(&Config::cookie_secrets,
+                            {.name = "cookie_secrets",
+                             .help = "secure-cookie secrets (the first signs, any verifies)",
+                             .accepts = [](std::string_view s) { return s.size() >= 16; },
+                             .accepts_text = "secrets of at least 16 bytes",
+                             .default_text = "none",
+                             .flag = "--cookie-secret"}));
+    r.push_back(field<Count>(&Config::max_body_bytes, {.name = "max_body_bytes",
+                                                       .help = "largest request body (413 beyond)",
+                                                       .min = 1,
+                                                       .bytes = true}));
+    r.push_back(field<Text>(&Config::mongrel2_chroot,
+                            {.name = "mongrel2_chroot",
+                             .help = "Mongrel2's chroot (its upload paths are relative to it)",
+                             .default_text = "none"}));
+    r.push_back(field<Text>(&Config::upload_store, {.name = "upload_store",
+                                                    .help = "where Mongrel2 spools uploads",
+                                                    .default_text = "`<chroot>/tmp`"}));
+    r.push_back(
+        field<Ms>(&Config::request_timeout, {.name = "request_timeout_ms",
+                                             .help = "request deadline, answered 504 (0: none)",
+                                             .max = 24 * 60 * 60 * 1000}));
+    r.push_back(field<Count>(&Config::offload_threads, {.name = "offload_threads",
+                                                        .help = "offload() worker threads",
+                                                        .max = 4096,
+                                                        .default_text = "0 = four per core"}));
+    r.push_back(field<Count>(
+        &Config::offload_queue,
+        {.name = "offload_queue", .help = "offload() jobs queued before 503", .min = 1}));
+    r.push_back(field<Count>(&Config::max_in_flight,
+                             {.name = "max_in_flight",
+                              .help = "requests in flight per shard (more: 503 + `Retry-After`)",
+                              .min = 1}));
+    r.push_back(
+        field<Count>(&Config::max_header_bytes, {.name = "max_header_bytes",
+                                                 .help = "largest request headers (431 beyond)",
+                                                 .min = 1024,
+                                                 .bytes = true}));
+    return r;
+  }();
+  return rows;
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view sep) {
+  std::string out;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += sep;
+    out += items[i];
+  }
+  return out;
+}
+
+std::string toml_quote(std::string_view s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') out += '\\';
+    out += ch;
+  }
+  return out + '"';
+}
+
+std::string bytes_text(std::uint64_t n) {
+  if (n >= 1024 * 1024 && n % (1024 * 1024) == 0) return std::to_string(n >> 20) + " MiB";
+  if (n >= 1024 && n % 1024 == 0) return std::to_string(n >> 10) + " KiB";
+  return std::to_string(n) + " bytes";
+}
+
+std::vector<std::string> split_commas(const std::string& text) {
   std::vector<std::string> out;
   std::size_t start = 0;
   while (start <= text.size()) {
@@ -51,200 +183,349 @@ std::vector<std::string> split_specs(const std::string& text) {
   return out;
 }
 
-// Keys accepted in the TOML file, so a misspelt one is an error, not ignored.
-const char* const kFileKeys[] = {
-    "send_specs",     "recv_specs",      "shards",       "stack_size",         "grace_ms",
-    "idle_poll_us",   "pub_hwm",         "pin_threads",  "log_level",          "cookie_secrets",
-    "max_body_bytes", "mongrel2_chroot", "upload_store", "request_timeout_ms", "offload_threads",
-    "offload_queue",  "stack_guard"};
+[[noreturn]] void bad_value(const Setting& row, const std::string& source,
+                            const std::string& shown) {
+  throw ConfigError(source + ": " + row.name + " = " + shown + ": expected " + row.expected());
+}
 
-void apply_file(Config& c, const std::string& path) {
+// Checks `value` against the row's rules and stores it.
+void store(Config& c, const Setting& row, SettingValue value, const std::string& source) {
+  if (!row.accepts_value(value)) bad_value(row, source, row.toml_text(value));
+  row.set(c, value);
+}
+
+// Text from the environment or the command line, as the row's type.
+SettingValue parse_text(const Setting& row, const std::string& text, const std::string& source) {
+  switch (row.type) {
+    case SettingType::boolean:
+      if (text == "1" || text == "true") return true;
+      if (text == "0" || text == "false") return false;
+      bad_value(row, source, toml_quote(text));
+    case SettingType::text:
+      return text;
+    case SettingType::list:
+      return split_commas(text);
+    default: {
+      std::uint64_t v = 0;
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+      if (text.empty() || ec != std::errc() || end != text.data() + text.size())
+        bad_value(row, source, toml_quote(text));
+      return v;
+    }
+  }
+}
+
+std::string show_node(const toml::node& node) {
+  std::ostringstream out;
+  node.visit([&](const auto& n) { out << n; });
+  return out.str();
+}
+
+std::string file_source(const std::string& path, const toml::source_region& where) {
+  return "config file " + path + ":" + std::to_string(where.begin.line);
+}
+
+// A TOML node as the row's type.
+SettingValue from_node(const Setting& row, const toml::node& node, const std::string& source) {
+  switch (row.type) {
+    case SettingType::boolean:
+      if (auto b = node.as_boolean()) return b->get();
+      break;
+    case SettingType::text:
+      if (auto s = node.as_string()) return s->get();
+      break;
+    case SettingType::list:
+      if (auto s = node.as_string()) return std::vector<std::string>{s->get()};
+      if (auto arr = node.as_array()) {
+        std::vector<std::string> out;
+        for (const auto& item : *arr) {
+          auto s = item.as_string();
+          if (!s) bad_value(row, source, show_node(node));
+          out.push_back(s->get());
+        }
+        return out;
+      }
+      break;
+    default:
+      if (auto i = node.as_integer(); i && i->get() >= 0)
+        return static_cast<std::uint64_t>(i->get());
+      break;
+  }
+  bad_value(row, source, show_node(node));
+}
+
+const Setting* find_row(const std::vector<Setting>& rows, std::string_view name) {
+  for (const auto& row : rows)
+    if (row.name == name) return &row;
+  return nullptr;
+}
+
+bool is_table_of_rows(const std::vector<Setting>& rows, const std::string& prefix) {
+  for (const auto& row : rows)
+    if (row.name.starts_with(prefix + ".")) return true;
+  return false;
+}
+
+void apply_table(Config& c, const std::vector<Setting>& rows, const toml::table& table,
+                 const std::string& prefix, const std::string& path) {
+  for (const auto& [key, node] : table) {
+    std::string name =
+        prefix.empty() ? std::string(key.str()) : prefix + "." + std::string(key.str());
+    auto where = node.source().begin.line != 0 ? node.source() : key.source();
+    if (const Setting* row = find_row(rows, name)) {
+      store(c, *row, from_node(*row, node, file_source(path, where)), file_source(path, where));
+    } else if (node.is_table() && is_table_of_rows(rows, name)) {
+      apply_table(c, rows, *node.as_table(), name, path);
+    } else {
+      throw ConfigError(file_source(path, key.source()) + ": unknown key '" + name + "'");
+    }
+  }
+}
+
+void apply_file(Config& c, const std::vector<Setting>& rows, const std::string& path) {
   toml::table t;
   try {
     t = toml::parse_file(path);
   } catch (const toml::parse_error& e) {
-    throw ConfigError("config file " + path + ": " + std::string(e.description()) + " (line " +
-                      std::to_string(e.source().begin.line) + ")");
+    auto line = e.source().begin.line;  // 0: the file could not be read at all
+    throw ConfigError("config file " + path + (line > 0 ? ":" + std::to_string(line) : "") + ": " +
+                      std::string(e.description()));
   }
-  for (const auto& [key, value] : t) {
-    bool known = false;
-    for (auto* k : kFileKeys) known |= key.str() == k;
-    if (!known)
-      throw ConfigError("config file " + path + ": unknown key '" + std::string(key.str()) + "'");
-  }
-  auto strings = [&](const char* key) -> std::optional<std::vector<std::string>> {
-    auto node = t[key];
-    if (!node) return std::nullopt;
-    std::vector<std::string> out;
-    if (auto s = node.value<std::string>()) {
-      out.push_back(*s);
-    } else if (auto* arr = node.as_array()) {
-      for (const auto& el : *arr) {
-        auto s2 = el.value<std::string>();
-        if (!s2) throw ConfigError(std::string("config file: ") + key + " must hold strings");
-        out.push_back(*s2);
-      }
-    } else {
-      throw ConfigError(std::string("config file: ") + key + " must be a string or a list");
-    }
-    return out;
-  };
-  auto integer = [&](const char* key) -> std::optional<std::size_t> {
-    auto node = t[key];
-    if (!node) return std::nullopt;
-    auto v = node.value<std::int64_t>();
-    if (!v || *v < 0)
-      throw ConfigError(std::string("config file: ") + key + " must be a non-negative integer");
-    return static_cast<std::size_t>(*v);
-  };
-  if (auto v = strings("send_specs")) c.send_specs = *v;
-  if (auto v = strings("recv_specs")) c.recv_specs = *v;
-  if (auto v = strings("cookie_secrets")) c.cookie_secrets = *v;
-  if (auto v = integer("max_body_bytes")) c.max_body_bytes = *v;
-  for (auto [key, field] : {std::pair{"mongrel2_chroot", &c.mongrel2_chroot},
-                            std::pair{"upload_store", &c.upload_store}}) {
-    if (auto node = t[key]) {
-      auto v = node.value<std::string>();
-      if (!v) throw ConfigError(std::string("config file: ") + key + " must be a string");
-      *field = *v;
-    }
-  }
-  if (auto v = integer("shards")) c.shards = *v;
-  if (auto v = integer("stack_size")) c.stack_size = *v;
-  if (auto v = integer("grace_ms")) c.grace = std::chrono::milliseconds(*v);
-  if (auto v = integer("idle_poll_us")) c.idle_poll = std::chrono::microseconds(*v);
-  if (auto v = integer("pub_hwm")) c.pub_hwm = *v;
-  if (auto v = integer("max_in_flight")) c.max_in_flight = *v;
-  if (auto v = integer("max_header_bytes")) c.max_header_bytes = *v;
-  if (auto v = integer("request_timeout_ms")) c.request_timeout = std::chrono::milliseconds(*v);
-  if (auto v = integer("offload_threads")) c.offload_threads = *v;
-  if (auto v = integer("offload_queue")) c.offload_queue = *v;
-  if (auto node = t["stack_guard"]) {
-    auto b = node.value<bool>();
-    if (!b) throw ConfigError("config file: stack_guard must be true or false");
-    c.stack_guard = *b;
-  }
-  if (auto node = t["pin_threads"]) {
-    auto b = node.value<bool>();
-    if (!b) throw ConfigError("config file: pin_threads must be true or false");
-    c.pin_threads = *b;
-  }
-  if (auto node = t["log_level"]) {
-    auto s = node.value<std::string>();
-    if (!s) throw ConfigError("config file: log_level must be a string");
-    c.log_level = *s;
+  apply_table(c, rows, t, "", path);
+}
+
+void apply_env(Config& c, const std::vector<Setting>& rows,
+               const std::function<const char*(const char*)>& getenv) {
+  for (const auto& row : rows) {
+    auto var = row.env_var();
+    const char* v = getenv(var.c_str());
+    if (v == nullptr || *v == '\0') continue;
+    auto source = "environment variable " + var;
+    store(c, row, parse_text(row, v, source), source);
   }
 }
 
-void apply_env(Config& c, const std::function<const char*(const char*)>& getenv) {
-  auto get = [&](const char* name) -> std::optional<std::string> {
-    const char* v = getenv(name);
-    if (v == nullptr || *v == '\0') return std::nullopt;
-    return std::string(v);
-  };
-  if (auto v = get("BRUBECK_SEND_SPECS")) c.send_specs = split_specs(*v);
-  if (auto v = get("BRUBECK_RECV_SPECS")) c.recv_specs = split_specs(*v);
-  if (auto v = get("BRUBECK_SHARDS")) c.shards = parse_size("BRUBECK_SHARDS", *v);
-  if (auto v = get("BRUBECK_STACK_SIZE")) c.stack_size = parse_size("BRUBECK_STACK_SIZE", *v);
-  if (auto v = get("BRUBECK_STACK_GUARD")) {
-    if (*v != "0" && *v != "1") throw ConfigError("BRUBECK_STACK_GUARD: 0 or 1");
-    c.stack_guard = *v == "1";
-  }
-  if (auto v = get("BRUBECK_GRACE_MS"))
-    c.grace = std::chrono::milliseconds(parse_size("BRUBECK_GRACE_MS", *v));
-  if (auto v = get("BRUBECK_IDLE_POLL_US"))
-    c.idle_poll = std::chrono::microseconds(parse_size("BRUBECK_IDLE_POLL_US", *v));
-  if (auto v = get("BRUBECK_LOG_LEVEL")) c.log_level = *v;
-  if (auto v = get("BRUBECK_COOKIE_SECRETS")) c.cookie_secrets = split_specs(*v);
-  if (auto v = get("BRUBECK_MAX_BODY_BYTES"))
-    c.max_body_bytes = parse_size("BRUBECK_MAX_BODY_BYTES", *v);
-  if (auto v = get("BRUBECK_MONGREL2_CHROOT")) c.mongrel2_chroot = *v;
-  if (auto v = get("BRUBECK_UPLOAD_STORE")) c.upload_store = *v;
-  if (auto v = get("BRUBECK_MAX_IN_FLIGHT"))
-    c.max_in_flight = parse_size("BRUBECK_MAX_IN_FLIGHT", *v);
-  if (auto v = get("BRUBECK_MAX_HEADER_BYTES"))
-    c.max_header_bytes = parse_size("BRUBECK_MAX_HEADER_BYTES", *v);
-  if (auto v = get("BRUBECK_REQUEST_TIMEOUT_MS"))
-    c.request_timeout = std::chrono::milliseconds(parse_size("BRUBECK_REQUEST_TIMEOUT_MS", *v));
-  if (auto v = get("BRUBECK_OFFLOAD_THREADS"))
-    c.offload_threads = parse_size("BRUBECK_OFFLOAD_THREADS", *v);
-  if (auto v = get("BRUBECK_OFFLOAD_QUEUE"))
-    c.offload_queue = parse_size("BRUBECK_OFFLOAD_QUEUE", *v);
+std::string cli_names(const Setting& row) {
+  std::string names = row.long_flag();
+  if (row.short_flag != 0) names = std::string("-") + row.short_flag + "," + names;
+  return names;
+}
+
+std::string cli_help(const Setting& row) {
+  return row.help + " [" + row.expected() + "; default " + row.toml_text(row.default_value) + "; " +
+         row.name + " in the file, " + row.env_var() + "]";
 }
 
 }  // namespace
 
+std::string Setting::env_var() const {
+  std::string out = "BRUBECK_";
+  for (char ch : name)
+    out += ch == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return out;
+}
+
+std::string Setting::long_flag() const {
+  if (!flag.empty()) return flag;
+  std::string out = "--";
+  for (char ch : name) out += ch == '.' || ch == '_' ? '-' : ch;
+  return out;
+}
+
+std::string Setting::negated_flag() const { return "--no-" + long_flag().substr(2); }
+
+std::string Setting::expected() const {
+  switch (type) {
+    case SettingType::boolean:
+      return "true or false";
+    case SettingType::text:
+      if (!choices.empty()) return "one of " + join(choices, ", ");
+      return accepts_text.empty() ? "a string" : accepts_text;
+    case SettingType::list: {
+      std::string out = "a list of " + (accepts_text.empty() ? "strings" : accepts_text);
+      if (min > 0) out += ", at least " + std::to_string(min);
+      return out;
+    }
+    default: {
+      std::string out;
+      if (max != kNoMax)
+        out = "an integer from " + std::to_string(min) + " to " + std::to_string(max);
+      else
+        out = "an integer of at least " + std::to_string(min);
+      if (type == SettingType::milliseconds) out += " (milliseconds)";
+      if (type == SettingType::microseconds) out += " (microseconds)";
+      if (bytes) out += " (bytes)";
+      return out;
+    }
+  }
+}
+
+bool Setting::accepts_value(const SettingValue& value) const {
+  switch (type) {
+    case SettingType::boolean:
+      return std::holds_alternative<bool>(value);
+    case SettingType::text: {
+      auto s = std::get_if<std::string>(&value);
+      if (s == nullptr) return false;
+      if (!choices.empty() && std::find(choices.begin(), choices.end(), *s) == choices.end())
+        return false;
+      return !accepts || accepts(*s);
+    }
+    case SettingType::list: {
+      auto l = std::get_if<std::vector<std::string>>(&value);
+      if (l == nullptr || l->size() < min) return false;
+      for (const auto& item : *l)
+        if (accepts && !accepts(item)) return false;
+      return true;
+    }
+    default: {
+      auto n = std::get_if<std::uint64_t>(&value);
+      return n != nullptr && *n >= min && *n <= max;
+    }
+  }
+}
+
+std::string Setting::toml_text(const SettingValue& value) const {
+  if (auto b = std::get_if<bool>(&value)) return *b ? "true" : "false";
+  if (auto n = std::get_if<std::uint64_t>(&value)) return std::to_string(*n);
+  if (auto s = std::get_if<std::string>(&value)) return toml_quote(*s);
+  std::vector<std::string> items;
+  for (const auto& item : std::get<std::vector<std::string>>(value))
+    items.push_back(toml_quote(item));
+  return "[" + join(items, ", ") + "]";
+}
+
+std::string Setting::docs_default() const {
+  if (!default_text.empty()) return default_text;
+  if (auto n = std::get_if<std::uint64_t>(&default_value); n && bytes)
+    return std::to_string(*n) + " (" + bytes_text(*n) + ")";
+  if (auto s = std::get_if<std::string>(&default_value))
+    return s->empty() ? "none" : "`" + *s + "`";
+  if (auto l = std::get_if<std::vector<std::string>>(&default_value)) {
+    if (l->empty()) return "none";
+    std::vector<std::string> items;
+    for (const auto& item : *l) items.push_back("`" + item + "`");
+    return join(items, ", ");
+  }
+  return toml_text(default_value);
+}
+
+const Setting& Config::setting(std::string_view name) const {
+  if (const Setting* row = find_row(framework_settings(), name)) return *row;
+  if (const Setting* row = find_row(app_settings_, name)) return *row;
+  throw std::logic_error("Config: no setting named '" + std::string(name) + "'");
+}
+
+void Config::check_new_setting_name(const std::string& name) const {
+  bool ok = !name.empty() && name.front() != '.' && name.back() != '.' &&
+            name.find("..") == std::string::npos;
+  for (char ch : name)
+    ok &= (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '.';
+  if (!ok)
+    throw std::logic_error("Config::add_setting: '" + name +
+                           "' is not a name of lower-case letters, digits, '_' and '.'");
+  // A name that is also a table of others ("demo" and "demo.redis") could
+  // not be written in a TOML file.
+  for (const auto& row : settings(*this))
+    if (row.name == name || row.name.starts_with(name + ".") || name.starts_with(row.name + "."))
+      throw std::logic_error("Config::add_setting: '" + name + "' clashes with setting '" +
+                             row.name + "'");
+}
+
+const std::vector<Setting>& settings() { return framework_settings(); }
+
+std::vector<Setting> settings(const Config& config) {
+  std::vector<Setting> rows = framework_settings();
+  rows.insert(rows.end(), config.app_settings().begin(), config.app_settings().end());
+  return rows;
+}
+
+std::string settings_markdown(const Config& config) {
+  std::string out =
+      "| setting | TOML key | environment | command line | default | accepted |\n"
+      "|---|---|---|---|---|---|\n";
+  for (const auto& row : settings(config)) {
+    std::string env = "`" + row.env_var() + "`";
+    std::string flags = "`" + row.long_flag() + "`";
+    if (row.short_flag != 0) flags = std::string("`-") + row.short_flag + "`, " + flags;
+    if (row.type == SettingType::boolean) {
+      env += " (1/0)";
+      flags += " / `" + row.negated_flag() + "`";
+    }
+    if (row.type == SettingType::list) {
+      env += " (comma list)";
+      flags += " (repeat)";
+    }
+    out += "| " + row.help + " | `" + row.name + "` | " + env + " | " + flags + " | " +
+           row.docs_default() + " | " + row.expected() + " |\n";
+  }
+  return out;
+}
+
+std::string settings_example_toml(const Config& config) {
+  std::string out =
+      "# brubeck: every setting at its default, with its help. Generated from the\n"
+      "# settings table (settings_example_toml(), or brubeck_demo\n"
+      "# --print-example-config); tests/config checks that this file matches it.\n"
+      "#\n"
+      "# Precedence, lowest first: defaults, this file (--config FILE or\n"
+      "# BRUBECK_CONFIG), BRUBECK_* environment variables, the command line.\n";
+  for (const auto& row : settings(config)) {
+    std::string flags = row.long_flag();
+    if (row.short_flag != 0) flags = std::string("-") + row.short_flag + ", " + flags;
+    if (row.type == SettingType::boolean) flags += " / " + row.negated_flag();
+    std::string meaning;  // what the default stands for, beyond its value
+    for (char ch : row.default_text)
+      if (ch != '`') meaning += ch;
+    std::string env = row.env_var();
+    if (row.type == SettingType::list) env += " (comma list)";
+    if (row.type == SettingType::list) flags += " (repeat)";
+    out += "\n# " + row.help + (meaning.empty() ? "" : "; default: " + meaning) +
+           ".\n# Accepted: " + row.expected() + ".\n# Environment: " + env +
+           "; command line: " + flags + ".\n" + row.name + " = " +
+           row.toml_text(row.default_value) + "\n";
+  }
+  return out;
+}
+
 void validate(const Config& c) {
-  if (c.send_specs.empty()) throw ConfigError("send_specs: at least one endpoint is needed");
-  if (c.recv_specs.empty()) throw ConfigError("recv_specs: at least one endpoint is needed");
-  for (const auto& s : c.send_specs)
-    if (!valid_endpoint(s)) throw ConfigError("send_specs: '" + s + "' is not a ZeroMQ endpoint");
-  for (const auto& s : c.recv_specs)
-    if (!valid_endpoint(s)) throw ConfigError("recv_specs: '" + s + "' is not a ZeroMQ endpoint");
-  if (c.shards > 1024) throw ConfigError("shards: at most 1024");
-  if (c.stack_size < 16 * 1024 || c.stack_size > 64 * 1024 * 1024)
-    throw ConfigError("stack_size: between 16 KiB and 64 MiB");
-  if (c.grace > std::chrono::hours(1)) throw ConfigError("grace_ms: at most one hour");
-  if (c.idle_poll > std::chrono::seconds(1)) throw ConfigError("idle_poll_us: at most 1 s");
-  if (c.pub_hwm == 0) throw ConfigError("pub_hwm: must be positive");
-  for (const auto& secret : c.cookie_secrets)
-    if (secret.size() < 16)
-      throw ConfigError("cookie_secrets: each secret needs at least 16 bytes");
-  if (c.max_body_bytes == 0) throw ConfigError("max_body_bytes: must be positive");
-  if (c.request_timeout > std::chrono::hours(24))
-    throw ConfigError("request_timeout_ms: at most 24 hours (0: no limit)");
-  if (c.offload_threads > 4096) throw ConfigError("offload_threads: at most 4096");
-  if (c.offload_queue == 0) throw ConfigError("offload_queue: must be positive");
-  if (c.max_in_flight == 0) throw ConfigError("max_in_flight: must be positive");
-  if (c.max_header_bytes < 1024) throw ConfigError("max_header_bytes: at least 1024");
-  static const char* const levels[] = {"trace", "debug",    "info", "warn",
-                                       "error", "critical", "off"};
-  bool ok = false;
-  for (auto* l : levels) ok |= c.log_level == l;
-  if (!ok) throw ConfigError("log_level: '" + c.log_level + "' is not one of trace..off");
+  for (const auto& row : settings(c)) {
+    auto value = row.get(c);
+    if (!row.accepts_value(value))
+      throw ConfigError(row.name + " = " + row.toml_text(value) + ": expected " + row.expected());
+  }
 }
 
 Config parse_config(const std::vector<std::string>& args,
-                    const std::function<const char*(const char*)>& getenv_fn) {
+                    const std::function<const char*(const char*)>& getenv_fn, Config base) {
   auto getenv = getenv_fn ? getenv_fn : [](const char* n) -> const char* { return std::getenv(n); };
+  const auto rows = settings(base);
   CLI::App cli{"A brubeck handler process behind Mongrel2"};
   std::string file;
-  std::vector<std::string> send_specs, recv_specs;
-  std::size_t shards = 0, stack_size = 0, grace_ms = 0, idle_poll_us = 0;
-  std::string log_level;
-  bool no_pin = false;
-  bool no_stack_guard = false;
-  std::vector<std::string> cookie_secrets;
-  std::size_t max_body_bytes = 0;
-  std::string chroot, upload_store;
-  std::size_t request_timeout_ms = 0, offload_threads = 0, offload_queue = 0;
-  std::size_t max_in_flight = 0, max_header_bytes = 0;
   cli.add_option("-c,--config", file, "TOML configuration file (also BRUBECK_CONFIG)");
-  auto* o_send = cli.add_option("--send-spec", send_specs, "Mongrel2 send_spec (repeatable)");
-  auto* o_recv = cli.add_option("--recv-spec", recv_specs, "Mongrel2 recv_spec (repeatable)");
-  auto* o_shards = cli.add_option("-s,--shards", shards, "shard threads (0: one per core)");
-  auto* o_stack = cli.add_option("--stack-size", stack_size, "fiber stack bytes");
-  auto* o_grace = cli.add_option("--grace-ms", grace_ms, "shutdown grace period");
-  auto* o_poll = cli.add_option("--idle-poll-us", idle_poll_us, "busy-poll before sleeping");
-  auto* o_log = cli.add_option("--log-level", log_level, "trace|debug|info|warn|error|off");
-  cli.add_flag("--no-pin", no_pin, "do not pin shard threads to cores");
-  cli.add_flag("--no-stack-guard", no_stack_guard,
-               "no guard page under fiber stacks (more fibers than vm.max_map_count / 2)");
-  auto* o_secret = cli.add_option("--cookie-secret", cookie_secrets,
-                                  "secure-cookie secret (repeat to rotate; first signs)");
-  auto* o_body = cli.add_option("--max-body-bytes", max_body_bytes, "largest request body");
-  auto* o_chroot = cli.add_option("--mongrel2-chroot", chroot, "Mongrel2's chroot folder");
-  auto* o_store = cli.add_option("--upload-store", upload_store,
-                                 "folder Mongrel2 spools uploads to (default <chroot>/tmp)");
-  auto* o_timeout = cli.add_option("--request-timeout-ms", request_timeout_ms,
-                                   "answer 504 to requests running longer (0: no limit)");
-  auto* o_threads = cli.add_option("--offload-threads", offload_threads,
-                                   "offload() worker threads (0: four per core)");
-  auto* o_queue = cli.add_option("--offload-queue", offload_queue, "offload() jobs queued");
-  auto* o_inflight = cli.add_option("--max-in-flight", max_in_flight,
-                                    "requests per shard at once; more get 503 + Retry-After");
-  auto* o_header = cli.add_option("--max-header-bytes", max_header_bytes,
-                                  "largest request headers (431 beyond)");
+  auto* print_table =
+      cli.add_flag("--print-config-table")->description("print the settings as a Markdown table");
+  auto* print_example =
+      cli.add_flag("--print-example-config")->description("print a TOML file of the defaults");
+  // One option (two for a boolean) per row; the text is parsed below, so an
+  // error names the flag and what the setting expects.
+  std::vector<std::string> texts(rows.size());
+  std::vector<std::vector<std::string>> lists(rows.size());
+  std::vector<CLI::Option*> options(rows.size()), negated(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& row = rows[i];
+    if (row.type == SettingType::boolean) {
+      options[i] = cli.add_flag(cli_names(row))->description(cli_help(row));
+      negated[i] = cli.add_flag(row.negated_flag())->description("sets " + row.name + " to false");
+    } else if (row.type == SettingType::list) {
+      options[i] = cli.add_option(cli_names(row), lists[i], cli_help(row) + " (repeatable)");
+    } else {
+      options[i] = cli.add_option(cli_names(row), texts[i], cli_help(row));
+      if (row.type == SettingType::count) options[i]->type_name("N");
+      if (row.type == SettingType::milliseconds) options[i]->type_name("MS");
+      if (row.type == SettingType::microseconds) options[i]->type_name("US");
+    }
+  }
 
   std::vector<std::string> rev(args.rbegin(), args.rend() - (args.empty() ? 0 : 1));
   try {
@@ -252,40 +533,40 @@ Config parse_config(const std::vector<std::string>& args,
   } catch (const CLI::CallForHelp&) {
     throw ConfigHelp{cli.help()};
   } catch (const CLI::ParseError& e) {
-    throw ConfigError(e.what());
+    throw ConfigError(std::string("command line: ") + e.what());
   }
+  if (print_table->count() > 0) throw ConfigHelp{settings_markdown(base)};
+  if (print_example->count() > 0) throw ConfigHelp{settings_example_toml(base)};
 
-  Config c;
+  Config c = std::move(base);
   if (file.empty())
     if (const char* f = getenv("BRUBECK_CONFIG"); f && *f) file = f;
-  if (!file.empty()) apply_file(c, file);
-  apply_env(c, getenv);
-  if (o_send->count()) c.send_specs = send_specs;
-  if (o_recv->count()) c.recv_specs = recv_specs;
-  if (o_shards->count()) c.shards = shards;
-  if (o_stack->count()) c.stack_size = stack_size;
-  if (o_grace->count()) c.grace = std::chrono::milliseconds(grace_ms);
-  if (o_poll->count()) c.idle_poll = std::chrono::microseconds(idle_poll_us);
-  if (o_log->count()) c.log_level = log_level;
-  if (no_pin) c.pin_threads = false;
-  if (no_stack_guard) c.stack_guard = false;
-  if (o_secret->count()) c.cookie_secrets = cookie_secrets;
-  if (o_body->count()) c.max_body_bytes = max_body_bytes;
-  if (o_chroot->count()) c.mongrel2_chroot = chroot;
-  if (o_store->count()) c.upload_store = upload_store;
-  if (o_timeout->count()) c.request_timeout = std::chrono::milliseconds(request_timeout_ms);
-  if (o_threads->count()) c.offload_threads = offload_threads;
-  if (o_queue->count()) c.offload_queue = offload_queue;
-  if (o_inflight->count()) c.max_in_flight = max_in_flight;
-  if (o_header->count()) c.max_header_bytes = max_header_bytes;
+  if (!file.empty()) apply_file(c, rows, file);
+  apply_env(c, rows, getenv);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& row = rows[i];
+    std::string source = "command line " + row.long_flag();
+    if (row.type == SettingType::boolean) {
+      bool yes = options[i]->count() > 0, no = negated[i]->count() > 0;
+      if (yes && no)
+        throw ConfigError("command line: both " + row.long_flag() + " and " + row.negated_flag() +
+                          " given");
+      if (yes || no) store(c, row, yes, yes ? source : "command line " + row.negated_flag());
+    } else if (options[i]->count() > 0) {
+      store(c, row,
+            row.type == SettingType::list ? SettingValue(lists[i])
+                                          : parse_text(row, texts[i], source),
+            source);
+    }
+  }
   validate(c);
   return c;
 }
 
-Config load_config(int argc, char** argv) {
+Config load_config(int argc, char** argv, Config base) {
   std::vector<std::string> args(argv, argv + argc);
   try {
-    return parse_config(args);
+    return parse_config(args, nullptr, std::move(base));
   } catch (const ConfigHelp& h) {
     std::cout << h.text;
     std::exit(0);

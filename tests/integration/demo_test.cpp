@@ -34,7 +34,7 @@ class Demo : public ::testing::TestWithParam<const char*> {
                 {"--send-spec", m2_->send_spec(), "--send-spec",
                  extra_push_.get(zmq::sockopt::last_endpoint), "--recv-spec", m2_->recv_spec(),
                  "--shards", "2", "--no-pin", "--grace-ms", "3000"},
-                demo_options({{"DEMO_SQLITE", sqlite_dir_.path() + "/notes.db"}}));
+                demo_options({{"BRUBECK_DEMO_SQLITE", sqlite_dir_.path() + "/notes.db"}}));
     wait_for_handler(m2_->http_port(), "/", &demo_);
   }
 

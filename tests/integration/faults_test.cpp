@@ -358,7 +358,7 @@ void start_demo(ChildProcess& demo, Mongrel2Server& m2, const TempDir& dir, int 
                                    m2.recv_spec(), "--shards",     std::to_string(shards),
                                    "--no-pin"};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
-  extra_env.emplace_back("DEMO_SQLITE", dir.path() + "/notes.db");
+  extra_env.emplace_back("BRUBECK_DEMO_SQLITE", dir.path() + "/notes.db");
   demo.start(binary_path("examples/brubeck_demo"), args, demo_options(std::move(extra_env)));
   wait_for_handler(m2.http_port(), "/", &demo);
 }
@@ -583,7 +583,7 @@ void sigterm_under_load(int shards) {
   EXPECT_EQ(out.find("still running after the grace period"), std::string::npos) << out;
 }
 
-// A shard dies under load, three times: with DEMO_FAULTS=1 the demo's
+// A shard dies under load, three times: with BRUBECK_DEMO_FAULTS=1 the demo's
 // /fault/die ends the shard serving it, as a crash would. The supervisor
 // restarts it each time. Requests in flight on the dying shard (among them
 // /fault/die itself, and long polls) are answered 503 with Connection: close;
@@ -598,7 +598,7 @@ void shard_dies_under_load(int shards) {
   m2.start();
   ChildProcess demo;
   DemoGuard guard{demo};
-  start_demo(demo, m2, dir, shards, {"--grace-ms", "3000"}, {{"DEMO_FAULTS", "1"}});
+  start_demo(demo, m2, dir, shards, {"--grace-ms", "3000"}, {{"BRUBECK_DEMO_FAULTS", "1"}});
   const int port = m2.http_port();
 
   std::vector<Load::Spec> specs;

@@ -43,10 +43,10 @@ class Waits : public ::testing::Test {
     demo_.start(binary_path("examples/brubeck_demo"),
                 {"--send-spec", m2_->send_spec(), "--recv-spec", m2_->recv_spec(), "--shards",
                  std::to_string(shards), "--no-pin", "--grace-ms", "3000"},
-                demo_options({{"DEMO_REDIS", "127.0.0.1:" + std::to_string(redis_->port())},
-                              {"DEMO_PG", postgres_->conninfo()},
-                              {"DEMO_PG_POOL", "60"},
-                              {"DEMO_SQLITE", dir_.path() + "/notes.db"}}));
+                demo_options({{"BRUBECK_DEMO_REDIS", "127.0.0.1:" + std::to_string(redis_->port())},
+                              {"BRUBECK_DEMO_PG", postgres_->conninfo()},
+                              {"BRUBECK_DEMO_PG_POOL", "60"},
+                              {"BRUBECK_DEMO_SQLITE", dir_.path() + "/notes.db"}}));
     wait_for_handler(m2_->http_port(), "/", &demo_);
   }
 

@@ -103,7 +103,7 @@ m2_start "$work/m2"
 m2_pid=$M2_PID
 base="http://127.0.0.1:$http_port"
 
-DEMO_SQLITE="$work/notes.db" "$demo" \
+BRUBECK_DEMO_SQLITE="$work/notes.db" "$demo" \
   --send-spec "tcp://127.0.0.1:$send_port" --send-spec "tcp://127.0.0.1:$inject_port" \
   --recv-spec "tcp://127.0.0.1:$recv_port" --shards 2 --no-pin --grace-ms 5000 \
   </dev/null >"$work/demo.log" 2>&1 &

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -79,6 +80,13 @@ class App {
   bool running() const noexcept { return running_.load(); }
 
   const Config& config() const noexcept { return config_; }
+  // A setting's value, typed: the framework's, or one the application
+  // declared with Config::add_setting before load_config
+  // (`app.setting<std::string>("demo.redis")`).
+  template <class T>
+  T setting(std::string_view name) const {
+    return config_.get<T>(name);
+  }
 
  private:
   Config config_;
