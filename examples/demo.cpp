@@ -400,8 +400,8 @@ brubeck::Config demo_settings() {
   c.add_setting<std::string>({.name = "demo.sqlite",
                               .help = "SQLite file of /sqlite/notes (:memory: keeps none)",
                               .default_value = ":memory:"});
-  c.add_setting<bool>(
-      {.name = "demo.faults", .help = "serve /fault/die, which kills its shard (tests only)"});
+  c.add_setting<bool>({.name = "demo.faults",
+                       .help = "serve /fault/die (kills its shard) and /fault/spin (tests only)"});
   return c;
 }
 
@@ -459,6 +459,14 @@ int main(int argc, char** argv) {
       auto& self = brubeck::detail::current_requester();
       caf::anon_send_exit(caf::actor_cast<caf::actor>(&self), caf::exit_reason::kill);
       brubeck::this_fiber::sleep_for(5s);
+    });
+    // Computes for ?ms=N without waiting: the stall report's subject.
+    app.route(R"(^/fault/spin$)", {brubeck::Method::get}, [](brubeck::WebMessageHandler& h) {
+      const auto until = std::chrono::steady_clock::now() +
+                         std::chrono::milliseconds(std::stoi(h.get_argument("ms", "200")));
+      while (std::chrono::steady_clock::now() < until) {
+      }
+      h.set_body("spun\n");
     });
   }
   return app.run();

@@ -106,6 +106,7 @@ int App::run() {
       base.pin = config_.pin_threads;
       base.fibers.stack_size = config_.stack_size;
       base.fibers.guard_pages = config_.stack_guard;
+      base.fibers.stall_threshold = config_.stall;
       base.reactor.idle_poll = config_.idle_poll;
       auto settings = std::make_shared<HandlerSettings>();
       if (!config_.cookie_secrets.empty())

@@ -128,7 +128,7 @@ class ShardLoop final : public ReplyChannel {
             std::vector<RouteSpec> specs, ShardStats& stats)
       : options_(options),
         stats_(stats),
-        hub_(std::make_unique<FiberHub>(options.fibers)),
+        hub_(std::make_unique<FiberHub>(with_stall_report(options.fibers))),
         reactor_(hub_.get(), options.reactor),
         routes_(std::move(specs)),
         // XPUB, not PUB: it shows Mongrel2's subscriptions, so the shard can
@@ -172,6 +172,22 @@ class ShardLoop final : public ReplyChannel {
     auto& slot = options.pull_handover->sockets;
     if (!slot) slot = std::make_shared<detail::PullSockets>(zmq, options.pull_specs);
     return slot;
+  }
+
+  // A fiber that computed past the threshold held up every request of this
+  // shard meanwhile: counted, and said in a rate-limited line.
+  FiberOptions with_stall_report(FiberOptions fibers) {
+    fibers.on_stall = [this](std::uint64_t fiber, std::string_view route,
+                             std::chrono::milliseconds ran) {
+      stats_.stalls.fetch_add(1, std::memory_order_relaxed);
+      std::uint64_t suppressed = 0;
+      if (stall_log_.allow(suppressed))
+        spdlog::warn(
+            "shard {}: fiber {} ({}) ran {} ms without waiting: every other request of this shard "
+            "waited as long ({} more since the last report)",
+            options_.index, fiber, route.empty() ? "no route" : route, ran.count(), suppressed);
+    };
+    return fibers;
   }
 
   // Ends the actor with an error, so the supervisor sees a failed shard.
@@ -636,6 +652,7 @@ class ShardLoop final : public ReplyChannel {
   detail::LogLimiter malformed_log_;
   detail::LogLimiter overload_log_;
   detail::LogLimiter reject_log_;
+  detail::LogLimiter stall_log_;
   detail::LogLimiter drop_log_;
 };
 

@@ -141,6 +141,10 @@ const std::vector<Setting>& framework_settings() {
                                                  .help = "largest request headers (431 beyond)",
                                                  .min = 1024,
                                                  .bytes = true}));
+    r.push_back(field<Ms>(&Config::stall,
+                          {.name = "stall_ms",
+                           .help = "report a fiber that runs this long without waiting (0: off)",
+                           .max = 60 * 1000}));
     return r;
   }();
   return rows;

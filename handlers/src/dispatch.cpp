@@ -101,8 +101,10 @@ Dispatched dispatch(const RouteTable& routes, const Request& request,
     }
     // The deadline bounds every wait of this fiber and of its children.
     auto limit = match->route->timeout.value_or(settings.request_timeout);
-    if (auto* hub = FiberHub::current(); hub != nullptr && limit.count() > 0)
-      hub->set_deadline(hub->self(), Clock::now() + limit);
+    if (auto* hub = FiberHub::current(); hub != nullptr) {
+      if (limit.count() > 0) hub->set_deadline(hub->self(), Clock::now() + limit);
+      hub->set_label(match->route->pattern);  // what a stall report names
+    }
     auto handler = match->route->factory();
     handler->bind(request, *match, settings, channel);
     handler->set_route_table(&routes);

@@ -6,6 +6,7 @@
 
 #include <signal.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -33,8 +34,8 @@ struct FiberRecord {
   bool uninterruptible = false;  // in suspend_uninterruptible()
   Clock::time_point deadline = Clock::time_point::max();
   WaitToken joiner;
-  const char* guard_low = nullptr;  // the guard page under this fiber's stack, if any  // who waits
-                                    // for this fiber to end
+  const char* guard_low = nullptr;  // the guard page under this fiber's stack, if any
+  std::string_view label;           // what a stall report calls it
 };
 
 // Guarded stacks, kept for reuse: mmap + mprotect per request would dominate
@@ -181,8 +182,38 @@ FiberHub::FiberHub(FiberOptions options)
     : options_(options),
       stacks_(std::make_unique<detail::StackPool>(options.stack_size, options.max_pooled_stacks,
                                                   options.guard_pages)),
-      hub_record_(std::make_unique<FiberRecord>()) {
+      hub_record_(std::make_unique<FiberRecord>()),
+      stall_ns_(options.on_stall ? std::chrono::nanoseconds(options.stall_threshold).count() : 0) {
   if (options.guard_pages) detail::install_overflow_report();
+}
+
+namespace {
+// The coarse clock (a few ms of resolution, read without a system call in
+// a few ns): stalls that matter last tens of milliseconds, and the check
+// runs at every switch.
+std::int64_t coarse_now_ns() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+}  // namespace
+
+void FiberHub::check_stall(FiberRecord* from) noexcept {
+  const std::int64_t now = coarse_now_ns();
+  const std::int64_t ran = now - slice_start_ns_;
+  slice_start_ns_ = now;
+  if (from == hub_record_.get() || ran <= stall_ns_) return;
+  try {
+    options_.on_stall(
+        from->id, from->label,
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::nanoseconds(ran)));
+  } catch (...) {
+    // A report must never break the switch it rides on.
+  }
+}
+
+void FiberHub::set_label(std::string_view label) noexcept {
+  if (running_ != nullptr) running_->label = label;
 }
 
 bool FiberHub::in_guard_page(const void* address) const noexcept {
@@ -237,6 +268,7 @@ FiberRef FiberHub::spawn(std::function<void()> fn) {
   r->cancelled = false;
   r->deadline = Clock::time_point::max();
   r->joiner = {};
+  r->label = {};
   r->context = boost::context::fiber(
       std::allocator_arg, detail::PooledStack{stacks_.get(), r},
       [this, r](boost::context::fiber&& from) {
@@ -297,6 +329,8 @@ std::size_t FiberHub::run_ready(std::size_t max) {
 
 FiberRecord* FiberHub::pick_next(FiberRecord* from) noexcept {
   switched_from_ = from;
+  if (stall_ns_ != 0) [[unlikely]]
+    check_stall(from);
   if (batch_left_ == 0 || ready_head_ == nullptr) [[unlikely]] {
     running_ = nullptr;
     return hub_record_.get();

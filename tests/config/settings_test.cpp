@@ -116,7 +116,8 @@ const std::map<std::string, Sample>& framework_samples() {
       {"max_in_flight",
        {std::uint64_t{123}, [](const Config& c) { EXPECT_EQ(c.max_in_flight, 123u); }}},
       {"max_header_bytes",
-       {std::uint64_t{8192}, [](const Config& c) { EXPECT_EQ(c.max_header_bytes, 8192u); }}},
+       {std::uint64_t{16384}, [](const Config& c) { EXPECT_EQ(c.max_header_bytes, 16384u); }}},
+      {"stall_ms", {std::uint64_t{250}, [](const Config& c) { EXPECT_EQ(c.stall, 250ms); }}},
   };
   return samples;
 }

@@ -144,6 +144,53 @@ TEST(FiberHub, DestroyingHubUnwindsSuspendedFibers) {
   EXPECT_FALSE(resumed);
 }
 
+// A fiber that computes past the threshold without waiting is reported once
+// it gives the thread back, by its label; fibers that wait are not.
+TEST(FiberHub, StallsAreReportedWithTheFibersLabel) {
+  using namespace std::chrono_literals;
+  struct Report {
+    std::uint64_t id;
+    std::string label;
+    std::chrono::milliseconds ran;
+  };
+  std::vector<Report> reports;
+  FiberOptions options;
+  options.stall_threshold = 60ms;
+  options.on_stall = [&](std::uint64_t id, std::string_view label, std::chrono::milliseconds ran) {
+    reports.push_back({id, std::string(label), ran});
+  };
+  FiberHub hub(options);
+  auto spin = [](std::chrono::milliseconds d) {
+    const auto until = std::chrono::steady_clock::now() + d;
+    while (std::chrono::steady_clock::now() < until) {
+    }
+  };
+  auto busy = hub.spawn([&] {
+    hub.set_label("^/busy$");
+    spin(200ms);  // one slice: reported
+    hub.yield();
+    spin(5ms);  // short slices after it: not
+  });
+  hub.spawn([&] {
+    hub.set_label("^/polite$");
+    for (int i = 0; i < 20; ++i) {
+      spin(5ms);  // 100 ms of work in all, but never 60 ms without a yield
+      hub.yield();
+    }
+  });
+  run_until_idle(hub);
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].id, busy.fiber_id);
+  EXPECT_EQ(reports[0].label, "^/busy$");
+  EXPECT_GE(reports[0].ran, 60ms);
+
+  // Off without a callback or with a zero threshold.
+  FiberHub quiet(FiberOptions{});
+  quiet.spawn([&] { spin(60ms); });
+  run_until_idle(quiet);
+  EXPECT_EQ(reports.size(), 1u);
+}
+
 TEST(FiberHub, ManyFibersRecycleStacks) {
   FiberHub hub(FiberOptions{.stack_size = 64 * 1024, .max_pooled_stacks = 16});
   int sum = 0;

@@ -47,9 +47,9 @@ struct ShardOptions {
   int pub_hwm = 100000;
   // Requests running at once on this shard; more are answered 503 with
   // Retry-After at once, never queued without bound.
-  std::size_t max_in_flight = 10000;
+  std::size_t max_in_flight = 2048;
   // Larger request headers (as Mongrel2 frames them) are answered 431.
-  std::size_t max_header_bytes = 64 * 1024;
+  std::size_t max_header_bytes = 8 * 1024;
   bool pin = true;
   FiberOptions fibers;
   ReactorOptions reactor;
@@ -71,6 +71,7 @@ struct ShardStats {
   std::atomic<std::uint64_t> cancelled{0};        // requests whose client disconnected
   std::atomic<std::uint64_t> overloaded{0};       // answered 503: max_in_flight reached
   std::atomic<std::uint64_t> dropped_replies{0};  // the PUB socket was at its high-water mark
+  std::atomic<std::uint64_t> stalls{0};           // fibers that ran past stall_ms without waiting
 };
 
 class Shard {

@@ -180,11 +180,21 @@ struct Config {
   // A guard page under every fiber stack (an overflow crashes loudly). Off,
   // a process can hold far more fibers than vm.max_map_count / 2.
   bool stack_guard = true;
-  std::chrono::milliseconds grace{5000};     // in-flight requests get this long at shutdown
-  std::chrono::microseconds idle_poll{0};    // shard busy-poll before sleeping
-  std::size_t pub_hwm = 100000;              // replies queued per shard before drops
-  std::size_t max_in_flight = 10000;         // per shard; more are answered 503 + Retry-After
-  std::size_t max_header_bytes = 64 * 1024;  // larger request headers: 431
+  std::chrono::milliseconds grace{5000};   // in-flight requests get this long at shutdown
+  std::chrono::microseconds idle_poll{0};  // shard busy-poll before sleeping
+  std::size_t pub_hwm = 100000;            // replies queued per shard before drops
+  // Requests per shard at once; more are answered 503 + Retry-After. Behind
+  // Mongrel2 (at most 10,240 connections) 2,048 can be reached by one shard,
+  // and 2,048 fibers per shard keep up to 15 shards under the kernel's map
+  // limit for guarded stacks (about 32,000 fibers per process).
+  std::size_t max_in_flight = 2048;
+  // Larger request headers (as the frame carries them): 431. Mongrel2 1.12
+  // answers 400 itself to a request head over about 4 KiB, which makes
+  // frames of at most about 8 KiB: this limit is for other senders.
+  std::size_t max_header_bytes = 8 * 1024;
+  // A fiber running this long without waiting holds up its whole shard:
+  // reported and counted (0: not checked).
+  std::chrono::milliseconds stall{100};
   // Pin shard k to core k % cores. Off by default: Mongrel2 (and usually a
   // database) shares the host, and pinned shards fight them for the cores
   // (2 pinned shards on a shared 2-core host: 0.72x the unpinned ones).

@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "brubeck/pipeline/errors.hpp"
@@ -34,6 +35,15 @@ struct FiberOptions {
   // a process may have vm.max_map_count (65,530 by default) of them, so
   // about 32,000 fibers at once; without guards stacks merge into few maps.
   bool guard_pages = true;
+  // A fiber that runs this long between two waits holds up every other
+  // fiber of its hub (Seastar calls it a reactor stall). `on_stall` hears of
+  // it when the fiber finally waits, yields or ends, on the hub's thread,
+  // with the fiber's label (set_label) and how long it ran; it must not
+  // wait. A fiber that never gives the thread back cannot be reported: the
+  // process's own supervision has to catch that. 0: no check.
+  std::chrono::milliseconds stall_threshold{0};
+  std::function<void(std::uint64_t fiber_id, std::string_view label, std::chrono::milliseconds ran)>
+      on_stall{};
 };
 
 // Thrown at a cancelled fiber's next suspension point, so its stack unwinds
@@ -93,6 +103,9 @@ class FiberHub {
   // The hub running the calling fiber, or nullptr outside any fiber.
   static FiberHub* current() noexcept;
   FiberRef self() const noexcept;
+  // What a stall report calls the running fiber (a route): the text must
+  // outlive the fiber.
+  void set_label(std::string_view label) noexcept;
   // Lets every other ready fiber run once, then continues.
   void yield();
   // Token for the next suspend(): hand it to whoever will wake this fiber.
@@ -151,6 +164,8 @@ class FiberHub {
   // of the context that switched away into that context's record.
   void on_resumed(boost::context::fiber&& continuation) noexcept;
   detail::FiberRecord* pick_next(detail::FiberRecord* from) noexcept;
+  // `from`'s slice just ended: reported if it ran past the stall threshold.
+  void check_stall(detail::FiberRecord* from) noexcept;
   // The ready queue is an intrusive FIFO: no allocation on the switch path.
   void push_ready(detail::FiberRecord* r) noexcept;
   detail::FiberRecord* pop_ready() noexcept;
@@ -172,6 +187,8 @@ class FiberHub {
   bool destroying_ = false;
   std::uint64_t next_fiber_id_ = 1;
   std::size_t live_ = 0;
+  std::int64_t stall_ns_ = 0;        // options_.stall_threshold; 0: off
+  std::int64_t slice_start_ns_ = 0;  // when the running fiber's slice began
 };
 
 // Convenience for handler code: waits on the hub running the calling fiber.

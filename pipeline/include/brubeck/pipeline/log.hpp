@@ -8,7 +8,8 @@
 namespace brubeck {
 
 // Accepts trace, debug, info, warn, error, critical, off; throws
-// std::invalid_argument on anything else.
+// std::invalid_argument on anything else. Every message is one line: line
+// breaks inside it are written as \n and \r.
 void configure_logging(std::string_view level);
 
 }  // namespace brubeck
