@@ -163,6 +163,29 @@ class RedisConnection {
   RedisConnection& operator=(const RedisConnection&) = delete;
 
   void connect(Deadline deadline) {
+    start_connect();
+    struct Leave {
+      bool& waiting;
+      ~Leave() { waiting = false; }
+    } leave{connect_waiting_};
+    while (!connect_status_) {
+      connect_token_ = hub_->prepare_wait();
+      connect_waiting_ = true;
+      if (!hub_->suspend(connect_token_, deadline) && !connect_status_) {
+        close();
+        throw Timeout("brubeck: connecting to Redis at " + describe() + " timed out");
+      }
+    }
+    if (*connect_status_ != REDIS_OK || ac_ == nullptr) {
+      close();
+      throw Unavailable("brubeck: cannot connect to Redis at " + describe() + ": " + error_);
+    }
+  }
+
+  // Opens the socket without waiting for it to connect. Hiredis holds
+  // commands sent meanwhile and writes them once connected (or answers them
+  // "lost" if the connect fails).
+  void start_connect() {
     ac_ = redisAsyncConnect(host_.c_str(), port_);
     if (ac_ == nullptr) throw std::bad_alloc();
     if (ac_->err != 0) {
@@ -185,28 +208,18 @@ class RedisConnection {
     ac_->ev.cleanup = [](void* self) { static_cast<RedisConnection*>(self)->on_cleanup(); };
     // Connected is known at the first write event; this asks for it.
     redisAsyncSetConnectCallback(ac_, &RedisConnection::on_connect);
-
-    struct Leave {
-      bool& waiting;
-      ~Leave() { waiting = false; }
-    } leave{connect_waiting_};
-    while (!connect_status_) {
-      connect_token_ = hub_->prepare_wait();
-      connect_waiting_ = true;
-      if (!hub_->suspend(connect_token_, deadline) && !connect_status_) {
-        close();
-        throw Timeout("brubeck: connecting to Redis at " + describe() + " timed out");
-      }
-    }
-    if (*connect_status_ != REDIS_OK || ac_ == nullptr) {
-      close();
-      throw Unavailable("brubeck: cannot connect to Redis at " + describe() + ": " + error_);
-    }
   }
 
-  // Frees the context; what was in flight is answered "lost".
-  void close() noexcept {
+  // Frees the context; what was in flight is answered "lost", with `reason`
+  // as the error when one is given.
+  void close(const char* reason = nullptr) noexcept {
     if (ac_ == nullptr) return;
+    if (reason != nullptr) {
+      try {
+        error_ = reason;
+      } catch (...) {
+      }
+    }
     // The fd may be taken off the reactor only on its thread, while it lives.
     touch_reactor_ = std::this_thread::get_id() == owner_ && (on_loop() || anchor_->post_fn([] {}));
     connect_waiting_ = false;
@@ -222,9 +235,10 @@ class RedisConnection {
     return hub_;
   }
 
-  // The live context, or Unavailable saying why there is none.
+  // The live context (connected, or connecting after start_connect()), or
+  // Unavailable saying why there is none.
   redisAsyncContext* usable() const {
-    if (ac_ == nullptr || !connected_) throw lost();
+    if (ac_ == nullptr) throw lost();
     return ac_;
   }
 
@@ -234,6 +248,8 @@ class RedisConnection {
   }
 
   bool connected() const noexcept { return ac_ != nullptr && connected_; }
+  // Connected or still connecting: not known to be broken.
+  bool alive() const noexcept { return ac_ != nullptr; }
   bool on_loop() const noexcept {
     auto* r = Reactor::current();
     return r != nullptr && r->anchor() == anchor_;
@@ -241,6 +257,8 @@ class RedisConnection {
   bool on_owner_thread() const noexcept { return std::this_thread::get_id() == owner_; }
   const std::shared_ptr<ReactorAnchor>& anchor() const noexcept { return anchor_; }
   std::string describe() const { return host_ + ":" + std::to_string(port_); }
+  const std::string& host() const noexcept { return host_; }
+  std::uint16_t port() const noexcept { return port_; }
 
   // Called (on the loop) when the context goes away, whatever the reason.
   std::function<void()> on_lost;
@@ -387,8 +405,8 @@ namespace {
 
 // A client dropped on another thread (a handle that escaped its shard) is
 // freed on its own reactor; when that reactor is gone, here.
-template <class T>
-void destroy_on_owner(std::unique_ptr<T>& p, RedisConnection& connection) noexcept {
+template <class Pointer>
+void destroy_on_owner(Pointer& p, RedisConnection& connection) noexcept {
   if (p == nullptr || connection.on_owner_thread()) {
     p.reset();
     return;
@@ -416,7 +434,7 @@ RedisReply expect(RedisReply reply, RedisReply::Type type, const char* command) 
 
 // ---------------------------------------------------------------- RedisClient
 
-RedisClient::RedisClient(std::unique_ptr<detail::RedisConnection> connection)
+RedisClient::RedisClient(std::shared_ptr<detail::RedisConnection> connection)
     : connection_(std::move(connection)) {}
 
 RedisClient::~RedisClient() {
@@ -425,7 +443,7 @@ RedisClient::~RedisClient() {
 
 std::shared_ptr<RedisClient> RedisClient::connect(const std::string& host, std::uint16_t port,
                                                   Deadline deadline) {
-  auto connection = std::make_unique<detail::RedisConnection>(host, port);
+  auto connection = std::make_shared<detail::RedisConnection>(host, port);
   connection->connect(deadline);
   return std::shared_ptr<RedisClient>(new RedisClient(std::move(connection)));
 }
@@ -447,8 +465,27 @@ std::shared_ptr<RedisClient> RedisClient::for_this_shard(const std::string& host
   return fresh;
 }
 
+void RedisClient::drop_after_timeout(const detail::RedisConnection& timed_out) noexcept {
+  // Another command on that connection timed out first and replaced it.
+  if (connection_.get() != &timed_out) return;
+  auto old = connection_;
+  try {
+    auto fresh = std::make_shared<detail::RedisConnection>(old->host(), old->port());
+    fresh->start_connect();
+    connection_ = std::move(fresh);
+  } catch (const std::exception& e) {
+    // The old connection is closed below all the same: this client is then
+    // broken, like one whose server went away.
+    spdlog::warn("redis {}: cannot reconnect after a timeout: {}", old->describe(), e.what());
+  }
+  old->close("dropped after an earlier command on it timed out (this one may or may not have run)");
+}
+
 RedisReply RedisClient::command(std::vector<std::string> argv, Deadline deadline) {
-  auto& c = *connection_;
+  // Held for the whole wait: a timeout in another fiber may replace
+  // connection_ meanwhile.
+  auto connection = connection_;
+  auto& c = *connection;
   FiberHub* hub = c.require_fiber();
   if (argv.empty()) throw std::invalid_argument("brubeck: empty Redis command");
   if (argv.size() > INT_MAX) throw std::invalid_argument("brubeck: Redis command too long");
@@ -480,12 +517,29 @@ RedisReply RedisClient::command(std::vector<std::string> argv, Deadline deadline
     bool& waiting;
     ~Leave() { waiting = false; }
   } leave{pending->waiting};
-  while (!pending->done) {
-    pending->token = hub->prepare_wait();
-    pending->waiting = true;
-    if (!hub->suspend(pending->token, deadline) && !pending->done) {
-      throw Timeout("brubeck: Redis " + argv.front() + " on " + c.describe() + " timed out");
+  // Past its deadline a command gives up its connection: Redis answers in
+  // order, so every command behind it would otherwise wait for its reply (a
+  // BLPOP, a slow script). A cancelled fiber keeps it: its reply is usually
+  // near, and the commands behind still have their own deadlines.
+  bool timed_out = false;
+  try {
+    while (!pending->done) {
+      pending->token = hub->prepare_wait();
+      pending->waiting = true;
+      if (!hub->suspend(pending->token, deadline) && !pending->done) {
+        timed_out = true;
+        break;
+      }
     }
+  } catch (const DeadlineExceeded&) {
+    pending->waiting = false;
+    if (!pending->done) drop_after_timeout(c);
+    throw;
+  }
+  if (timed_out) {
+    pending->waiting = false;
+    drop_after_timeout(c);
+    throw Timeout("brubeck: Redis " + argv.front() + " on " + c.describe() + " timed out");
   }
   if (pending->error) std::rethrow_exception(pending->error);
   if (pending->lost) throw c.lost();
@@ -516,7 +570,7 @@ std::int64_t RedisClient::publish(const std::string& channel, const std::string&
 }
 
 bool RedisClient::connected() const noexcept {
-  return connection_ != nullptr && connection_->connected();
+  return connection_ != nullptr && connection_->alive();
 }
 
 // ---------------------------------------------------------------- RedisSubscription

@@ -81,7 +81,7 @@ void OffloadPool::configure_default(std::size_t threads, std::size_t max_queued)
 namespace detail {
 bool offload_and_wait(OffloadPool& pool,
                       const std::function<void(std::function<void()> finish)>& job,
-                      std::optional<Clock::time_point> deadline) {
+                      std::optional<Clock::time_point> deadline, std::stop_source stop) {
   auto* reactor = Reactor::current();
   auto* hub = FiberHub::current();
   if (reactor == nullptr || hub == nullptr || reactor->hub() != hub)
@@ -94,7 +94,17 @@ bool offload_and_wait(OffloadPool& pool,
     anchor->post_fn([hub, token] { hub->wake(token); });
   };
   if (!pool.try_submit([job, finish] { job(finish); })) throw Unavailable("offload queue is full");
-  return hub->suspend(token, deadline);
+  // Whatever ends the wait early, the job is told; a stop requested after it
+  // finished is harmless.
+  struct StopUnlessFinished {
+    std::stop_source& stop;
+    bool finished = false;
+    ~StopUnlessFinished() {
+      if (!finished) stop.request_stop();
+    }
+  } guard{stop};
+  guard.finished = hub->suspend(token, deadline);
+  return guard.finished;
 }
 }  // namespace detail
 

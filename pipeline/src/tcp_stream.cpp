@@ -77,7 +77,9 @@ TcpStream TcpStream::connect(const std::string& host, std::uint16_t port, Deadli
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   auto service = std::to_string(port);
-  auto resolve = [&](int flags) {
+  // Captures by value: a lookup that outlives the deadline keeps running on
+  // the offload pool after this fiber has moved on.
+  auto resolve = [hints, host, service](int flags) {
     auto info = std::make_shared<AddrInfo>();
     addrinfo h = hints;
     h.ai_flags = flags;
@@ -87,7 +89,7 @@ TcpStream TcpStream::connect(const std::string& host, std::uint16_t port, Deadli
   // Numeric addresses resolve without I/O; names may block, so off the shard.
   auto [rc, info] = resolve(AI_NUMERICHOST | AI_NUMERICSERV);
   if (rc == EAI_NONAME)
-    std::tie(rc, info) = offload([&] { return resolve(AI_NUMERICSERV); }, deadline);
+    std::tie(rc, info) = offload([resolve] { return resolve(AI_NUMERICSERV); }, deadline);
   if (rc != 0) throw Unavailable("cannot resolve " + host + ": " + ::gai_strerror(rc));
 
   std::string last_error = "no address";

@@ -14,6 +14,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "brubeck/pipeline/spawn.hpp"
@@ -244,7 +245,7 @@ TEST_F(RedisTest, DeadlineShorterThanSlowCommandTimesOutWhileTheShardRuns) {
     ticker.join();
     EXPECT_GE(ticks, 5) << "the shard loop did not run while a command waited";
 
-    // The late BLPOP reply is dropped, not handed to the next command.
+    // The next command goes out on a fresh connection, not behind the BLPOP.
     auto pong = slow->command({"PING"}, Clock::now() + 5s);
     EXPECT_EQ(pong.str, "PONG");
     EXPECT_TRUE(slow->connected());
@@ -254,6 +255,72 @@ TEST_F(RedisTest, DeadlineShorterThanSlowCommandTimesOutWhileTheShardRuns) {
     EXPECT_THROW(doomed->command({"BLPOP", "deadline:none", "2"}, Clock::now() + 50ms), Timeout);
     doomed.reset();
     EXPECT_EQ(other->incr("deadline:progress"), 6);
+  });
+}
+
+// The connections the server holds whose last command was `command`
+// (CLIENT LIST's cmd= field), asked over `redis`.
+std::size_t clients_running(RedisClient& redis, const std::string& command) {
+  auto list = redis.command({"CLIENT", "LIST", "TYPE", "normal"}, Clock::now() + 5s).str;
+  std::size_t n = 0;
+  for (std::size_t at = 0; (at = list.find(" cmd=" + command + " ", at)) != std::string::npos; ++at)
+    ++n;
+  return n;
+}
+
+// A command past its deadline gives up its connection: the commands pipelined
+// behind it fail at once instead of waiting for its reply, and the next ones
+// go out on a fresh connection.
+TEST_F(RedisTest, TimedOutCommandDoesNotHoldUpTheCommandsBehindIt) {
+  run_fiber([] {
+    auto redis = RedisClient::for_this_shard(kHost, port());
+    auto observer = RedisClient::connect(kHost, port());
+    redis->set("behind:k", "v");
+    // Sent once the BLPOP is on the wire, so it queues behind it.
+    auto behind = spawn([redis] {
+      this_fiber::sleep_for(30ms);
+      auto sent = Clock::now();
+      bool failed_fast = false;
+      try {
+        redis->get("behind:k", sent + 10s);
+      } catch (const Unavailable& e) {
+        failed_fast = std::string(e.what()).find("timed out") != std::string::npos;
+      }
+      return std::make_pair(failed_fast, Clock::now() - sent);
+    });
+
+    auto start = Clock::now();
+    EXPECT_THROW(redis->command({"BLPOP", "behind:none", "5"}, start + 100ms), Timeout);
+    EXPECT_LT(Clock::now() - start, 1s);
+    auto [failed_fast, behind_waited] = behind.join();
+    EXPECT_TRUE(failed_fast) << "the command behind the timed-out one should fail, saying why";
+    EXPECT_LT(behind_waited, 1s) << "held up behind a BLPOP with 5 s to go";
+
+    // The same shard's next commands answer on a fresh connection, at once.
+    auto after = Clock::now();
+    auto again = RedisClient::for_this_shard(kHost, port());
+    EXPECT_EQ(again->get("behind:k", after + 10s), "v");
+    EXPECT_EQ(again->command({"PING"}, after + 10s).str, "PONG");
+    EXPECT_LT(Clock::now() - after, 1s);
+    EXPECT_TRUE(again->connected());
+    EXPECT_EQ(again->incr("behind:n", Clock::now() + 5s), 1);
+
+    // The server lets go of the blocked connection rather than holding it.
+    auto until = Clock::now() + 3s;
+    while (clients_running(*observer, "blpop") != 0 && Clock::now() < until)
+      this_fiber::sleep_for(10ms);
+    EXPECT_EQ(clients_running(*observer, "blpop"), 0u);
+
+    // The request's own deadline gives the connection up in the same way.
+    auto child = spawn([redis = again] {
+      auto* hub = FiberHub::current();
+      hub->set_deadline(hub->self(), Clock::now() + 100ms);
+      redis->command({"BLPOP", "behind:none", "5"});
+    });
+    EXPECT_THROW(child.join(), DeadlineExceeded);
+    auto third = Clock::now();
+    EXPECT_EQ(again->incr("behind:n", third + 10s), 2);
+    EXPECT_LT(Clock::now() - third, 1s);
   });
 }
 

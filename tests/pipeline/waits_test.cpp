@@ -7,6 +7,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <memory>
+#include <stop_token>
+#include <string>
 #include <thread>
 
 #include "brubeck/pipeline/offload.hpp"
@@ -125,6 +128,143 @@ TEST(Offload, DeadlineStopsTheWaitNotTheJob) {
     EXPECT_TRUE(timed_out);
   }  // the pool joins its thread: the job ran to its end, its wake was dropped
   EXPECT_TRUE(job_done);
+}
+
+// A job that polls its stop token, as a long computation would: runs until
+// stopped, or 30 s. Returns whether it was stopped.
+auto polling_job(std::shared_ptr<std::atomic<bool>> stopped) {
+  return [stopped](std::stop_token st) {
+    auto until = Clock::now() + 30s;
+    while (!st.stop_requested() && Clock::now() < until) std::this_thread::sleep_for(1ms);
+    *stopped = st.stop_requested();
+    return 1;
+  };
+}
+
+TEST(Offload, AJobPollingItsTokenStopsWhenItsWaitTimesOut) {
+  auto stopped = std::make_shared<std::atomic<bool>>(false);
+  bool timed_out = false;
+  int next = 0;
+  auto start = Clock::now();
+  {
+    OffloadPool pool(1, 4);
+    run_fiber([&] {
+      try {
+        offload(pool, polling_job(stopped), Clock::now() + 100ms);
+      } catch (const Timeout&) {
+        timed_out = true;
+      }
+      // The one worker is free again for the next job, long before 30 s.
+      next = offload(
+          pool, [] { return 7; }, start + 5s);
+      // A token the job does not need to look at: the plain form still works.
+      EXPECT_EQ(offload(pool, [](std::stop_token st) { return st.stop_requested() ? 0 : 8; }), 8);
+    });
+  }
+  EXPECT_TRUE(timed_out);
+  EXPECT_TRUE(*stopped);
+  EXPECT_EQ(next, 7);
+  EXPECT_LT(Clock::now() - start, 5s) << "the job ran on past its stop request";
+}
+
+TEST(Offload, TheRequestDeadlineAndCancellationStopTheJobToo) {
+  auto by_deadline = std::make_shared<std::atomic<bool>>(false);
+  auto by_cancel = std::make_shared<std::atomic<bool>>(false);
+  bool deadline_exceeded = false;
+  auto start = Clock::now();
+  {
+    OffloadPool pool(2, 4);
+    run_fiber([&] {
+      auto child = spawn([&pool, by_deadline] {
+        auto* hub = FiberHub::current();
+        hub->set_deadline(hub->self(), Clock::now() + 100ms);
+        offload(pool, polling_job(by_deadline));
+      });
+      try {
+        child.join();
+      } catch (const DeadlineExceeded&) {
+        deadline_exceeded = true;
+      }
+      {
+        // Dropping a child unjoined cancels it while it waits on its job.
+        auto doomed = spawn([&pool, by_cancel] { offload(pool, polling_job(by_cancel)); });
+        this_fiber::sleep_for(100ms);
+      }
+      // Both workers are free again.
+      auto a = spawn([&pool] {
+        return offload(
+            pool, [] { return 1; }, Clock::now() + 5s);
+      });
+      auto b = spawn([&pool] {
+        return offload(
+            pool, [] { return 2; }, Clock::now() + 5s);
+      });
+      EXPECT_EQ(a.join() + b.join(), 3);
+    });
+  }
+  EXPECT_TRUE(deadline_exceeded);
+  EXPECT_TRUE(*by_deadline);
+  EXPECT_TRUE(*by_cancel);
+  EXPECT_LT(Clock::now() - start, 5s) << "a job ran on past its stop request";
+}
+
+// A job that ignores its token runs to its end on its worker, and its late
+// completion neither resumes the fiber that gave up (which has moved on to
+// another wait) nor touches a fiber that has ended since (under ASan, a use
+// of its freed stack would be reported).
+TEST(Offload, AJobIgnoringItsTokenNeverResumesTheFiberThatGaveUp) {
+  OffloadPool pool(1, 4);
+  // Gives up on a job that ignores its token and outlives the wait.
+  auto give_up = [&pool](std::shared_ptr<std::atomic<bool>> finished) {
+    bool gave_up = false;
+    try {
+      offload(
+          pool,
+          [finished](std::stop_token) {
+            std::this_thread::sleep_for(200ms);
+            *finished = true;
+            return std::string(1000, 'x');
+          },
+          Clock::now() + 20ms);
+    } catch (const Timeout&) {
+      gave_up = true;
+    }
+    EXPECT_TRUE(gave_up);
+    EXPECT_FALSE(*finished);
+  };
+  // Suspends on a new token until the job's completion has been handled on
+  // this shard, then is woken by a sibling; fails if anything else woke it.
+  auto wait_out = [&pool](std::shared_ptr<std::atomic<bool>> finished) {
+    auto* hub = FiberHub::current();
+    auto token = hub->prepare_wait();
+    bool released = false;
+    auto releaser = spawn([&pool, &released, hub, token, finished] {
+      while (!*finished) this_fiber::sleep_for(5ms);
+      // The pool has one worker and the shard runs completions in order: once
+      // this job's completion is handled, the abandoned one's has been too.
+      offload(pool, [] {});
+      released = true;
+      hub->wake(token);
+    });
+    EXPECT_TRUE(hub->suspend(token, Clock::now() + 20s));
+    EXPECT_TRUE(released) << "the abandoned job's completion resumed a later wait";
+    releaser.join();
+  };
+  auto first = std::make_shared<std::atomic<bool>>(false);
+  auto second = std::make_shared<std::atomic<bool>>(false);
+  run_fiber([&] {
+    // The same fiber, waiting on something else by the time the job ends.
+    give_up(first);
+    wait_out(first);
+    // A fiber that has ended by the time the job does; the next fiber likely
+    // runs on its record and stack.
+    auto ended = spawn([&] { give_up(second); });
+    ended.join();
+    auto next = spawn([&] { wait_out(second); });
+    next.join();
+  });
+  EXPECT_TRUE(*first);
+  EXPECT_TRUE(*second);
 }
 
 // A tiny echo server on a plain thread: accepts one connection, echoes lines.

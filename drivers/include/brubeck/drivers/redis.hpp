@@ -7,10 +7,14 @@
 //
 // Everything here must be used from a fiber of the reactor that made it, and
 // destroyed on that reactor's thread (a destruction elsewhere is handed back
-// to that reactor). Hiredis has no timers: deadlines are enforced here, and a
-// command that timed out is still answered later (the reply is dropped), so a
-// blocking command (BLPOP...) holds up that connection's later commands until
-// the server answers it: give blocking commands a connection of their own.
+// to that reactor). Hiredis has no timers: deadlines are enforced here. Redis
+// answers a connection's commands in order, so a command past its deadline
+// (its own, or the request's) closes its connection rather than let a slow
+// reply (BLPOP, a long script) hold up the commands behind it: those already
+// sent on it fail at once with Unavailable (they may or may not have run, so
+// they are not sent again), and the client's later commands go out on a new
+// connection, opened at once. Give blocking commands a connection of their
+// own all the same: each timeout costs a reconnect.
 #pragma once
 
 #include <cstdint>
@@ -75,7 +79,9 @@ class RedisClient {
 
   // Sends argv as one command (binary-safe) and waits for its reply. Throws
   // RedisError for an error reply, Unavailable when the connection is or gets
-  // lost, Timeout at the deadline. Subscribe and MONITOR are refused
+  // lost (or was given up by an earlier command's timeout), Timeout at the
+  // deadline (the connection is then replaced, see above). A cancelled fiber
+  // leaves its command on the connection. Subscribe and MONITOR are refused
   // (std::invalid_argument): they turn the connection into a stream; use
   // RedisSubscription.
   RedisReply command(std::vector<std::string> argv, Deadline deadline = {});
@@ -87,12 +93,18 @@ class RedisClient {
   std::int64_t publish(const std::string& channel, const std::string& message,
                        Deadline deadline = {});
 
-  // False once the connection broke (it never comes back: connect anew).
+  // False once the connection broke (it never comes back: connect anew). A
+  // connection replaced after a timeout is not broken: true while the new one
+  // connects.
   bool connected() const noexcept;
 
  private:
-  explicit RedisClient(std::unique_ptr<detail::RedisConnection> connection);
-  std::unique_ptr<detail::RedisConnection> connection_;
+  explicit RedisClient(std::shared_ptr<detail::RedisConnection> connection);
+  // Closes `timed_out` if it is still this client's connection, after
+  // starting its replacement.
+  void drop_after_timeout(const detail::RedisConnection& timed_out) noexcept;
+  // Shared with the fibers waiting on it, which may outlive its replacement.
+  std::shared_ptr<detail::RedisConnection> connection_;
 };
 
 class RedisSubscription {
