@@ -260,7 +260,8 @@ TEST(WebHandler, BadFileNamesAreRefused) {
   };
   EXPECT_EQ(upload("filename=\"a.txt\"").status, 200);
   EXPECT_EQ(upload("filename=\"..a.txt\"").status, 200);
-  EXPECT_EQ(upload(std::string("filename=\"a\0b.txt\"", 21)).status, 400);
+  static constexpr char kNul[] = "filename=\"a\0b.txt\"";
+  EXPECT_EQ(upload(std::string(kNul, sizeof kNul - 1)).status, 400);
   EXPECT_EQ(upload("filename*=UTF-8''a%00b.txt").status, 400);
   EXPECT_EQ(upload("filename*=UTF-8''a%0Ab.txt").status, 400);
   EXPECT_EQ(upload("filename=\"a/..\"").status, 400);
