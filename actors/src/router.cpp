@@ -99,12 +99,8 @@ class RouterLoop {
     auto key = peek_route_key(std::string_view(static_cast<const char*>(msg.data()), msg.size()));
     if (!key) {
       stats_.malformed.fetch_add(1, std::memory_order_relaxed);
-      std::uint64_t suppressed = 0;
-      if (malformed_log_.allow(suppressed))
-        spdlog::warn(
-            "router: dropped a frame of {} bytes without a valid sender and conn id ({} more "
-            "since the last report)",
-            msg.size(), suppressed);
+      malformed_log_.warn("router: dropped a frame of {} bytes without a valid sender and conn id",
+                          msg.size());
       return;
     }
     auto k = shard_for(key->sender, key->conn_id, slots_.size());
@@ -138,12 +134,8 @@ class RouterLoop {
     auto& slot = slots_[k];
     if (slot.held_frames + batch->frames.size() > options_.max_held_frames) {
       stats_.dropped.fetch_add(batch->frames.size(), std::memory_order_relaxed);
-      std::uint64_t suppressed = 0;
-      if (held_log_.allow(suppressed))
-        spdlog::warn(
-            "router: shard {} is down and {} frames wait for it; dropped {} more ({} drops "
-            "since the last report)",
-            k, slot.held_frames, batch->frames.size(), suppressed);
+      held_log_.warn("router: shard {} is down and {} frames wait for it; dropped {} more", k,
+                     slot.held_frames, batch->frames.size());
       return;
     }
     slot.held_frames += batch->frames.size();

@@ -180,12 +180,10 @@ class ShardLoop final : public ReplyChannel {
     fibers.on_stall = [this](std::uint64_t fiber, std::string_view route,
                              std::chrono::milliseconds ran) {
       stats_.stalls.fetch_add(1, std::memory_order_relaxed);
-      std::uint64_t suppressed = 0;
-      if (stall_log_.allow(suppressed))
-        spdlog::warn(
-            "shard {}: fiber {} ({}) ran {} ms without waiting: every other request of this shard "
-            "waited as long ({} more since the last report)",
-            options_.index, fiber, route.empty() ? "no route" : route, ran.count(), suppressed);
+      stall_log_.warn(
+          "shard {}: fiber {} ({}) ran {} ms without waiting: every other request of this shard "
+          "waited as long",
+          options_.index, fiber, route.empty() ? "no route" : route, ran.count());
     };
     return fibers;
   }
@@ -289,24 +287,17 @@ class ShardLoop final : public ReplyChannel {
       }
       case FrameAction::close: {
         stats_.ignored.fetch_add(1, std::memory_order_relaxed);
-        std::uint64_t suppressed = 0;
-        if (malformed_log_.allow(suppressed))
-          spdlog::warn(
-              "shard {}: conn {}: closed: socket messages are not supported ({} more since the "
-              "last report)",
-              options_.index, frame.conn_id, suppressed);
+        malformed_log_.warn("shard {}: conn {}: closed: socket messages are not supported",
+                            options_.index, frame.conn_id);
         if (const auto slot = open_slot(frame.sender, frame.conn_id))
           send_in_order(frame.sender, frame.conn_id, slot, {}, true);
         return;
       }
       case FrameAction::drop: {
         stats_.malformed.fetch_add(1, std::memory_order_relaxed);
-        std::uint64_t suppressed = 0;
-        if (malformed_log_.allow(suppressed))
-          spdlog::warn(
-              "shard {}: dropped a frame of {} bytes with no readable sender and conn id: {} ({} "
-              "more since the last report)",
-              options_.index, bytes.size(), to_string(err), suppressed);
+        malformed_log_.warn(
+            "shard {}: dropped a frame of {} bytes with no readable sender and conn id: {}",
+            options_.index, bytes.size(), to_string(err));
         return;
       }
     }
@@ -383,12 +374,8 @@ class ShardLoop final : public ReplyChannel {
   // A client that pipelines more than the shard will hold for it: closed.
   void overflowed(std::string_view sender, std::string_view conn_id, std::string_view what) {
     stats_.rejected.fetch_add(1, std::memory_order_relaxed);
-    std::uint64_t suppressed = 0;
-    if (reject_log_.allow(suppressed))
-      spdlog::warn(
-          "shard {}: conn {}: closed: too many pipelined {} waiting for earlier replies ({} more "
-          "refusals since the last report)",
-          options_.index, conn_id, what, suppressed);
+    reject_log_.warn("shard {}: conn {}: closed: too many pipelined {} waiting for earlier replies",
+                     options_.index, conn_id, what);
     close_connection(sender, conn_id);
     cancel_connection(sender, conn_id);
   }
@@ -462,10 +449,8 @@ class ShardLoop final : public ReplyChannel {
   // that reads to the end of the stream would otherwise wait forever.
   void overloaded(const Frame& frame, std::uint64_t slot) {
     stats_.overloaded.fetch_add(1, std::memory_order_relaxed);
-    std::uint64_t suppressed = 0;
-    if (overload_log_.allow(suppressed))
-      spdlog::warn("shard {}: {} requests in flight, answering 503 ({} more since the last report)",
-                   options_.index, hub_->live(), suppressed);
+    overload_log_.warn("shard {}: {} requests in flight, answering 503", options_.index,
+                       hub_->live());
     auto response = error_response(503, "busy, retry shortly");
     response.set_header("Retry-After", "1");
     send_response(frame.sender, frame.conn_id, slot, response, wants_close(frame));
@@ -479,10 +464,7 @@ class ShardLoop final : public ReplyChannel {
   void reject(std::string_view sender, std::string_view conn_id, std::uint64_t slot, int status,
               std::string_view why) {
     stats_.rejected.fetch_add(1, std::memory_order_relaxed);
-    std::uint64_t suppressed = 0;
-    if (reject_log_.allow(suppressed))
-      spdlog::warn("shard {}: conn {}: {} ({}) ({} more refusals since the last report)",
-                   options_.index, conn_id, status, why, suppressed);
+    reject_log_.warn("shard {}: conn {}: {} ({})", options_.index, conn_id, status, why);
     auto response = error_response(status, why);
     send_response(sender, conn_id, slot, response, /*close=*/true);
   }
@@ -607,12 +589,9 @@ class ShardLoop final : public ReplyChannel {
     // (the HWM is sized so that this means Mongrel2 stopped reading).
     if (!pub_.send(msg, zmq::send_flags::dontwait)) {
       stats_.dropped_replies.fetch_add(1, std::memory_order_relaxed);
-      std::uint64_t suppressed = 0;
-      if (drop_log_.allow(suppressed))
-        spdlog::error(
-            "shard {}: reply dropped: the PUB socket is at its high-water mark ({} more "
-            "since the last report)",
-            options_.index, suppressed);
+      drop_log_.log(spdlog::level::err,
+                    "shard {}: reply dropped: the PUB socket is at its high-water mark",
+                    options_.index);
     }
   }
 

@@ -2,8 +2,11 @@
 // logged, then at most one per interval, carrying how many were left out.
 #pragma once
 
+#include <spdlog/spdlog.h>
+
 #include <chrono>
 #include <cstdint>
+#include <utility>
 
 namespace brubeck::detail {
 
@@ -25,6 +28,20 @@ class LogLimiter {
     suppressed = dropped_;
     dropped_ = 0;
     return true;
+  }
+
+  // Logs the line when allow() lets it, with " (N more since the last
+  // report)" after it; formats nothing otherwise.
+  template <class... Args>
+  void log(spdlog::level::level_enum level, fmt::format_string<Args...> format, Args&&... args) {
+    std::uint64_t suppressed = 0;
+    if (!allow(suppressed)) return;
+    spdlog::log(level, "{} ({} more since the last report)",
+                fmt::format(format, std::forward<Args>(args)...), suppressed);
+  }
+  template <class... Args>
+  void warn(fmt::format_string<Args...> format, Args&&... args) {
+    log(spdlog::level::warn, format, std::forward<Args>(args)...);
   }
 
  private:
