@@ -309,6 +309,11 @@ class ShardLoop final : public ReplyChannel {
     std::shared_ptr<const void> storage(batch, &msg);
     if (!frame.upload_start.empty() && !accept_upload(frame, storage)) return;
     stats_.requests.fetch_add(1, std::memory_order_relaxed);
+    // At debug level a request's start shows, so "in flight" can be seen
+    // (by an operator, by tests) instead of guessed from time.
+    if (spdlog::should_log(spdlog::level::debug))
+      spdlog::debug("shard {}: conn {}: {} {} started", options_.index, frame.conn_id,
+                    frame.find("METHOD")->value, frame.path);
     auto conn = conn_number(frame.conn_id);
     std::string_view sender = frame.sender;  // points into the batch, not into `frame`
     auto ref =
