@@ -5,7 +5,14 @@
 
 #include <gtest/gtest.h>
 
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <future>
 #include <iostream>
 #include <map>
 #include <set>
@@ -14,6 +21,7 @@
 #include <zmq.hpp>
 
 #include "brubeck/actors/router.hpp"
+#include "brubeck/actors/shard.hpp"
 #include "brubeck/pipeline/fiber_hub.hpp"
 
 namespace brubeck {
@@ -96,7 +104,9 @@ class Sleepy : public WebMessageHandler {
 
 struct RunningApp {
   explicit RunningApp(FakeMongrel2& m2, std::size_t shards, std::function<void(App&)> setup = {})
-      : app(make_config(m2, shards)) {
+      : RunningApp(m2, make_config(m2, shards), std::move(setup)) {}
+  RunningApp(FakeMongrel2& m2, Config config, std::function<void(App&)> setup = {})
+      : app(std::move(config)) {
     app.route<ShardIndex>("^/shard$");
     app.route<Sleepy>("^/sleep$");
     if (setup) setup(app);
@@ -127,10 +137,28 @@ struct RunningApp {
     c.grace = 3000ms;
     return c;
   }
+  // Waits (bounded) until the shards have taken `n` requests in all: each
+  // then runs in its fiber, so "in flight" is a fact, not a guess by time.
+  bool await_requests(std::uint64_t n) const {
+    for (int i = 0; i < 1000 && app.stats().requests < n; ++i) std::this_thread::sleep_for(5ms);
+    return app.stats().requests >= n;
+  }
+  // Waits (bounded) until run() has returned.
+  bool await_finished(std::chrono::milliseconds limit = 10s) const {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!finished() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(5ms);
+    return finished();
+  }
   App app;
   std::thread thread;
   std::atomic<int> code{-1};
 };
+
+std::string disconnect_frame(std::string_view conn_id) {
+  return std::string(kSender) + " " + std::string(conn_id) +
+         R"( @* 17:{"METHOD":"JSON"},21:{"type":"disconnect"},)";
+}
 
 TEST(App, RepliesThroughItsPubSocket) {
   FakeMongrel2 m2;
@@ -217,13 +245,39 @@ TEST(App, MalformedFramesAreAnswered400AndTheNextIsServed) {
   EXPECT_EQ(body_of(split_reply(reply).second), "0");
 }
 
-TEST(App, DisconnectNoticesAreNeverAnswered) {
+// A client that goes away cancels its request in flight: the notice itself
+// is never answered, and neither is the cancelled request, ever.
+TEST(App, DisconnectCancelsTheRequestInFlightAndIsNeverAnswered) {
   FakeMongrel2 m2;
   RunningApp running(m2, 1);
-  m2.push(std::string(kSender) + R"( 3 @* 17:{"METHOD":"JSON"},21:{"type":"disconnect"},)");
+  // In one connection's order, as Mongrel2 sends them: the request is in
+  // flight (registered when taken) by the time the notice is read.
+  m2.push(request_frame("3", "/sleep"));
+  m2.push(disconnect_frame("3"));
   m2.push(request_frame("4", "/shard"));
   auto reply = m2.receive();
   EXPECT_EQ(split_reply(reply).first, "4") << "the disconnect must not produce a reply";
+  EXPECT_EQ(body_of(split_reply(reply).second), "0");
+  // Conn 5 sleeps as long as conn 3 would have, on the same shard, starting
+  // later: had conn 3's request gone on, its reply (or a close) would come
+  // first. So the next frame is conn 5's, and nothing for conn 3 ever comes.
+  m2.push(request_frame("5", "/sleep"));
+  reply = m2.receive();
+  ASSERT_FALSE(reply.empty());
+  EXPECT_EQ(split_reply(reply).first, "5") << "a cancelled request was answered: " << reply;
+  EXPECT_EQ(body_of(split_reply(reply).second), "slept");
+  auto stats = running.app.stats();
+  EXPECT_EQ(stats.disconnects, 1u);
+  EXPECT_EQ(stats.cancelled, 1u);
+  EXPECT_EQ(stats.requests, 3u);
+  EXPECT_EQ(stats.replies, 2u);
+  // A notice for a connection with nothing in flight cancels nothing.
+  m2.push(disconnect_frame("4"));
+  m2.push(request_frame("6", "/shard"));
+  EXPECT_EQ(split_reply(m2.receive()).first, "6");
+  EXPECT_EQ(running.app.stats().cancelled, 1u);
+  EXPECT_EQ(running.app.stats().disconnects, 2u);
+  EXPECT_EQ(running.stop(), 0);
 }
 
 TEST(App, HttpTenClosesAfterReplying) {
@@ -258,7 +312,7 @@ TEST(App, StopLetsInFlightRequestsFinish) {
   FakeMongrel2 m2;
   RunningApp running(m2, 1);
   m2.push(request_frame("11", "/sleep"));
-  std::this_thread::sleep_for(50ms);  // the request is now sleeping in its fiber
+  ASSERT_TRUE(running.await_requests(1));  // the request is now in its fiber
   running.app.stop();
   auto reply = m2.receive();
   EXPECT_EQ(body_of(split_reply(reply).second), "slept");
@@ -462,7 +516,7 @@ TEST(App, ADeadShardIsRestartedAndItsRequestsAnswered503) {
 
   m2.push(request_frame(on1[0], "/sleep"));  // in flight on shard 1 when it dies
   m2.push(request_frame(on0[0], "/sleep"));  // shard 0: must not notice
-  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(running.await_requests(2));
   m2.push(request_frame(on1[1], "/die"));
   std::map<std::string, std::string> status_of;
   for (int i = 0; i < 8 && status_of.size() < 3; ++i) {
@@ -548,6 +602,138 @@ void frames_across_a_shard_death(std::size_t shards) {
 
 TEST(App, FramesForADeadShardReachItsReplacement) { frames_across_a_shard_death(2); }
 TEST(App, FramesForADeadLoneShardReachItsReplacement) { frames_across_a_shard_death(1); }
+
+}  // namespace
+}  // namespace brubeck
+
+namespace brubeck {
+namespace {
+
+void add_die_route(App& app) {
+  app.route("^/die$", {Method::get}, [](WebMessageHandler&) {
+    auto& self = detail::current_requester();
+    caf::anon_send_exit(caf::actor_cast<caf::actor>(&self), caf::exit_reason::kill);
+    this_fiber::sleep_for(5s);  // still in flight when the shard goes
+  });
+}
+
+// The status of conn `id`'s reply, skipping close frames; "" after the
+// receive timeout.
+std::string status_for(FakeMongrel2& m2, const std::string& id) {
+  for (int i = 0; i < 10; ++i) {
+    auto reply = m2.receive();
+    if (reply.empty()) return {};
+    auto [conn, http] = split_reply(reply);
+    if (conn == id && http.rfind("HTTP/1.1 ", 0) == 0) return http.substr(9, 3);
+  }
+  return {};
+}
+
+// The supervisor restarts a dying shard, but not forever: App allows 5
+// restarts of a shard within a minute, and at the 6th death run() stops
+// and returns 1, for the service manager to restart the whole process.
+TEST(App, AShardThatKeepsDyingMakesRunReturn1) {
+  FakeMongrel2 m2;
+  RunningApp running(m2, 1, add_die_route);
+  ASSERT_TRUE(running.app.running());
+  int deaths = 0;
+  for (int c = 1; c <= 20 && !running.finished(); ++c) {
+    SCOPED_TRACE("death " + std::to_string(c));
+    auto id = std::to_string(c);
+    m2.push(request_frame(id, "/die"));
+    ASSERT_EQ(status_for(m2, id), "503") << "the request in flight on a dying shard";
+    ++deaths;
+    if (deaths == 6) break;
+    // Until the limit, the replacement serves (requests wait for it).
+    auto probe = std::to_string(100 + c);
+    m2.push(request_frame(probe, "/shard"));
+    ASSERT_EQ(status_for(m2, probe), "200");
+    EXPECT_EQ(running.app.stats().restarts, static_cast<std::uint64_t>(deaths));
+    EXPECT_FALSE(running.finished());
+  }
+  EXPECT_EQ(deaths, 6);
+  ASSERT_TRUE(running.await_finished()) << "run() still serving after the 6th death";
+  EXPECT_FALSE(running.app.running());
+  EXPECT_EQ(running.stop(), 1);
+}
+
+}  // namespace
+}  // namespace brubeck
+
+namespace brubeck {
+namespace {
+
+// A shard, started while the fake Mongrel2 is pumped (the shard waits for
+// its subscription before it takes requests).
+std::unique_ptr<Shard> start_shard(caf::actor_system& system, zmq::context_t& zmq, FakeMongrel2& m2,
+                                   std::size_t index) {
+  ShardOptions options;
+  options.index = index;
+  options.recv_specs = {m2.recv_spec()};
+  options.pin = false;
+  auto shard = std::make_unique<Shard>(system, zmq, options,
+                                       std::vector<RouteSpec>{class_route<ShardIndex>("^/shard$")});
+  auto started = std::async(std::launch::async, [&] { shard->start(); });
+  while (started.wait_for(10ms) != std::future_status::ready) m2.pump();
+  started.get();
+  return shard;
+}
+
+// While a shard is down, the router holds its frames for the replacement,
+// but at most max_held_frames: later ones are dropped and counted, never
+// queued without bound. The replacement gets exactly the held ones, in order.
+TEST(Router, FramesPastMaxHeldForADeadShardAreDroppedAndCounted) {
+  FakeMongrel2 m2;
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.policy", caf::atom("sharing"));
+  cfg.set("scheduler.max-threads", std::size_t{1});
+  caf::actor_system system{cfg};
+  zmq::context_t zmq{1};
+  constexpr std::size_t kHeld = 10, kSent = 25;
+  std::vector<std::string> on0, on1;  // connections of each shard
+  for (int c = 1; on0.size() < 2 || on1.size() < kSent + 1; ++c)
+    (shard_for(kSender, std::to_string(c), 2) == 0 ? on0 : on1).push_back(std::to_string(c));
+  {
+    auto shard0 = start_shard(system, zmq, m2, 0);
+    auto shard1 = start_shard(system, zmq, m2, 1);
+    RouterOptions options{{m2.send_spec()}};
+    options.max_held_frames = kHeld;
+    Router router(system, zmq, options, {shard0->handle(), shard1->handle()});
+    router.start();
+    m2.push(request_frame(on0[0], "/shard"));
+    ASSERT_EQ(body_of(split_reply(m2.receive()).second), "0");
+
+    caf::anon_send_exit(shard1->handle(), caf::exit_reason::kill);
+    shard1->join();  // its thread ends with its actor
+    // One frame at a time, so each is a batch of its own and the count of
+    // held frames is exact.
+    for (std::size_t i = 0; i < kSent; ++i) {
+      m2.push(request_frame(on1[i], "/shard"));
+      for (int w = 0; w < 1000 && router.stats().frames < i + 2; ++w)
+        std::this_thread::sleep_for(2ms);
+      ASSERT_EQ(router.stats().frames, i + 2) << "the router did not take frame " << i;
+    }
+    EXPECT_EQ(router.stats().dropped, kSent - kHeld);
+    // The other shard never notices.
+    m2.push(request_frame(on0[1], "/shard"));
+    EXPECT_EQ(split_reply(m2.receive()).first, on0[1]);
+
+    auto replacement = start_shard(system, zmq, m2, 1);
+    router.replace_shard(1, replacement->handle());
+    for (std::size_t i = 0; i < kHeld; ++i) {
+      auto reply = m2.receive();
+      ASSERT_FALSE(reply.empty()) << "held frame " << i << " was not served";
+      EXPECT_EQ(split_reply(reply).first, on1[i]);
+      EXPECT_EQ(body_of(split_reply(reply).second), "1");
+    }
+    EXPECT_EQ(router.stats().replayed, kHeld);
+    // Sent after every replayed frame, on the same shard: had a dropped one
+    // been served, its reply would come first.
+    m2.push(request_frame(on1[kSent], "/shard"));
+    EXPECT_EQ(split_reply(m2.receive()).first, on1[kSent]);
+    router.stop();
+  }  // shards and router go before the actor system
+}
 
 }  // namespace
 }  // namespace brubeck
