@@ -188,12 +188,13 @@ class ShardLoop final : public ReplyChannel {
   // The loop ended without a drain: the actor was killed or the loop threw.
   bool died() const noexcept { return !draining_; }
 
-  // On the way out of a dead shard: every request still in flight gets a 503
-  // (and its connection is closed, since nothing else will answer it).
-  void answer_in_flight() {
+  // On the way out of a dead shard, or of one whose grace period ended:
+  // every request still in flight gets a 503 (and its connection is closed,
+  // since nothing else will answer it). Their fibers unwind without a reply.
+  void answer_in_flight(std::string_view why = "the server restarted part of itself; retry") {
     std::size_t n = 0;
     for (const auto& [conn, t] : in_flight_) {
-      answer_restarting(t.sender, std::to_string(conn));
+      answer_unavailable(t.sender, std::to_string(conn), why);
       ++n;
     }
     if (n > 0) spdlog::error("shard {}: answered {} in-flight requests 503", options_.index, n);
@@ -450,8 +451,8 @@ class ShardLoop final : public ReplyChannel {
     auto response = error_response(status, why);
     send_response(sender, conn_id, response, /*close=*/true);
   }
-  void answer_restarting(std::string_view sender, std::string_view id) {
-    auto response = error_response(503, "the server restarted part of itself; retry");
+  void answer_unavailable(std::string_view sender, std::string_view id, std::string_view why) {
+    auto response = error_response(503, why);
     response.set_header("Retry-After", "1");
     send_response(sender, id, response, /*close=*/true);
   }
@@ -550,9 +551,12 @@ class ShardLoop final : public ReplyChannel {
       if (!pulls_->empty()) hub_->sleep_for(std::chrono::milliseconds(10));
       while (hub_->live() > 1 && Clock::now() < deadline)
         hub_->sleep_for(std::chrono::milliseconds(5));
-      if (hub_->live() > 1)
+      if (hub_->live() > 1) {
         spdlog::warn("shard {}: {} requests still running after the grace period", options_.index,
                      hub_->live() - 1);
+        // Their clients would otherwise wait for a reply that never comes.
+        answer_in_flight("the server is stopping; retry");
+      }
       reactor_.stop();
     });
   }

@@ -657,6 +657,47 @@ TEST(App, AShardThatKeepsDyingMakesRunReturn1) {
   EXPECT_EQ(running.stop(), 1);
 }
 
+// A request still running when the grace period ends does not hold the
+// process: run() returns soon after the grace period, and the request's
+// client is told (503, Retry-After, and the connection closed) rather than
+// left waiting for a reply that will never come.
+TEST(App, RequestsRunningPastTheGracePeriodAreAnswered503AndRunReturns) {
+  FakeMongrel2 m2;
+  Config config = RunningApp::make_config(m2, 1);
+  config.grace = 300ms;
+  RunningApp running(m2, config, [](App& app) {
+    app.route("^/forever$", {Method::get}, [](WebMessageHandler& h) {
+      this_fiber::sleep_for(60s);
+      h.set_body("too late");
+    });
+  });
+  m2.push(request_frame("21", "/forever"));
+  m2.push(request_frame("22", "/sleep"));  // finishes within the grace period
+  ASSERT_TRUE(running.await_requests(2));
+  const auto stop_at = std::chrono::steady_clock::now();
+  running.app.stop();
+  std::map<std::string, std::string> http_of;
+  std::set<std::string> closed;
+  while (http_of.size() < 2 || closed.count("21") == 0) {
+    auto reply = m2.receive();
+    ASSERT_FALSE(reply.empty()) << "10 s without a reply; have " << http_of.size();
+    auto [id, http] = split_reply(reply);
+    if (http.empty())
+      closed.insert(id);
+    else
+      http_of[id] = http;
+  }
+  EXPECT_EQ(body_of(http_of["22"]), "slept");
+  EXPECT_EQ(http_of["21"].rfind("HTTP/1.1 503 ", 0), 0u) << http_of["21"];
+  EXPECT_NE(http_of["21"].find("Retry-After: 1\r\n"), std::string::npos) << http_of["21"];
+  EXPECT_NE(http_of["21"].find("Connection: close\r\n"), std::string::npos) << http_of["21"];
+  EXPECT_EQ(closed, std::set<std::string>{"21"});
+  ASSERT_TRUE(running.await_finished());
+  // Far from the handler's 60 s: the grace period (300 ms) decided.
+  EXPECT_LT(std::chrono::steady_clock::now() - stop_at, 10s);
+  EXPECT_EQ(running.stop(), 0);
+}
+
 }  // namespace
 }  // namespace brubeck
 
