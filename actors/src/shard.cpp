@@ -295,6 +295,7 @@ class ShardLoop final : public ReplyChannel {
       return;
     }
     if (bytes.size() - frame.body.size() > options_.max_header_bytes) {
+      discard_spool(frame);
       reject(frame, 431, "request headers too large");
       return;
     }
@@ -303,6 +304,7 @@ class ShardLoop final : public ReplyChannel {
       return;
     }
     if (hub_->live() >= options_.max_in_flight) {
+      discard_spool(frame);
       overloaded(frame);
       return;
     }
@@ -421,6 +423,13 @@ class ShardLoop final : public ReplyChannel {
             std::move(storage), std::move(spool));
     storage = std::shared_ptr<const void>(holder, holder.get());
     return true;
+  }
+
+  // A finished upload refused before it reaches a handler: Mongrel2 has
+  // handed the file over, so nobody else would ever delete it.
+  void discard_spool(const Frame& frame) {
+    if (!frame.upload_done.empty() && frame.upload_done == frame.upload_start)
+      SpoolFile::open(*options_.settings, frame.upload_done).reset();  // deletes it
   }
 
   // Full: a 503 the client may retry. The connection stays open unless the

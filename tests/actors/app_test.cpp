@@ -776,5 +776,106 @@ TEST(Router, FramesPastMaxHeldForADeadShardAreDroppedAndCounted) {
   }  // shards and router go before the actor system
 }
 
+// Mongrel2 spools a large body to a file and leaves it to the handler to
+// delete: whatever the request's fate, the file must go.
+class SpoolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/brubeck-spool-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    std::filesystem::create_directories(root_ / "tmp");
+  }
+  void TearDown() override { std::filesystem::remove_all(root_); }
+
+  Config config(FakeMongrel2& m2) {
+    Config c = RunningApp::make_config(m2, 1);
+    c.mongrel2_chroot = root_.string();
+    return c;
+  }
+  // A spooled file as Mongrel2 leaves it; returns the path it reports.
+  std::string spool(const std::string& name, std::size_t bytes) {
+    std::ofstream(root_ / "tmp" / name, std::ios::binary) << std::string(bytes, 'u');
+    return "/tmp/" + name;
+  }
+  bool exists(const std::string& reported) const {
+    return std::filesystem::exists(root_ / std::filesystem::path(reported).relative_path());
+  }
+  // Waits (bounded) for the file to be deleted.
+  bool gone(const std::string& reported) const {
+    for (int i = 0; i < 200 && exists(reported); ++i) std::this_thread::sleep_for(10ms);
+    return !exists(reported);
+  }
+  // Mongrel2's two frames of a large upload: "start" (file being written),
+  // then "done" (both headers, equal).
+  static std::string upload_frame(std::string_view conn_id, std::string_view path,
+                                  const std::string& file, std::size_t bytes, bool done) {
+    std::string headers =
+        R"({"PATH":")" + std::string(path) + R"(","METHOD":"POST","VERSION":"HTTP/1.1","URI":")" +
+        std::string(path) + R"(","content-length":")" + std::to_string(bytes) +
+        R"(","content-type":"application/octet-stream","x-mongrel2-upload-start":")" + file + "\"" +
+        (done ? R"(,"x-mongrel2-upload-done":")" + file + "\"" : "") + "}";
+    return std::string(kSender) + " " + std::string(conn_id) + " " + std::string(path) + " " +
+           std::to_string(headers.size()) + ":" + headers + ",0:,";
+  }
+
+  std::filesystem::path root_;
+};
+
+class UploadSize : public WebMessageHandler {
+ public:
+  void post() override { set_body(std::to_string(message().body().size())); }
+};
+class UploadThrows : public WebMessageHandler {
+ public:
+  void post() override { throw std::runtime_error("the handler failed"); }
+};
+
+void upload_routes(App& app) {
+  app.route<UploadSize>("^/upload$");
+  app.route<UploadThrows>("^/upload/throws$");
+}
+
+TEST_F(SpoolTest, ServedOrFailedTheSpoolFileIsDeleted) {
+  FakeMongrel2 m2;
+  RunningApp running(m2, config(m2), upload_routes);
+  auto served = spool("upload.served", 30000);
+  m2.push(upload_frame("31", "/upload", served, 30000, false));
+  m2.push(upload_frame("31", "/upload", served, 30000, true));
+  auto reply = m2.receive();
+  EXPECT_EQ(body_of(split_reply(reply).second), "30000") << reply;
+  EXPECT_TRUE(gone(served));
+
+  auto failed = spool("upload.failed", 30000);
+  m2.push(upload_frame("32", "/upload/throws", failed, 30000, false));
+  m2.push(upload_frame("32", "/upload/throws", failed, 30000, true));
+  reply = m2.receive();
+  EXPECT_EQ(split_reply(reply).second.rfind("HTTP/1.1 500 ", 0), 0u) << reply;
+  EXPECT_TRUE(gone(failed)) << "a handler that throws leaves the spool file behind";
+  EXPECT_EQ(running.stop(), 0);
+}
+
+// A finished upload the shard refuses (full: 503) is nobody's to delete but
+// the shard's: Mongrel2 has handed it over.
+TEST_F(SpoolTest, AFinishedUploadRefusedByAFullShardIsDeleted) {
+  FakeMongrel2 m2;
+  Config c = config(m2);
+  c.max_in_flight = 2;
+  RunningApp running(m2, c, upload_routes);
+  auto file = spool("upload.refused", 30000);
+  m2.push(upload_frame("41", "/upload", file, 30000, false));  // accepted: no reply
+  m2.push(request_frame("42", "/shard"));  // after the upload's admission, in fiber order
+  EXPECT_EQ(split_reply(m2.receive()).first, "42");
+  m2.push(request_frame("43", "/sleep"));
+  m2.push(request_frame("44", "/sleep"));
+  ASSERT_TRUE(running.await_requests(3));  // the shard is full
+  m2.push(upload_frame("41", "/upload", file, 30000, true));
+  auto reply = m2.receive();
+  EXPECT_EQ(split_reply(reply).first, "41");
+  EXPECT_EQ(split_reply(reply).second.rfind("HTTP/1.1 503 ", 0), 0u) << reply;
+  EXPECT_TRUE(gone(file)) << "the refused upload's spool file was left behind";
+  EXPECT_EQ(running.stop(), 0);
+}
+
 }  // namespace
 }  // namespace brubeck
