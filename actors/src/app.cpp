@@ -23,6 +23,23 @@ namespace brubeck {
 App::App(Config config) : config_(std::move(config)) {}
 App::~App() = default;
 
+AppStats App::stats() const {
+  AppStats out;
+  std::lock_guard lock(supervisor_mutex_);
+  if (supervisor_ == nullptr) return out;
+  for (const auto& shard : supervisor_->shards()) {
+    const auto& s = shard->stats();
+    out.requests += s.requests.load(std::memory_order_relaxed);
+    out.replies += s.replies.load(std::memory_order_relaxed);
+    out.disconnects += s.disconnects.load(std::memory_order_relaxed);
+    out.cancelled += s.cancelled.load(std::memory_order_relaxed);
+    out.overloaded += s.overloaded.load(std::memory_order_relaxed);
+    out.rejected += s.rejected.load(std::memory_order_relaxed);
+  }
+  out.restarts = supervisor_->restarts();
+  return out;
+}
+
 namespace {
 
 // Blocks SIGINT/SIGTERM in the calling thread, and so in every thread it
@@ -137,13 +154,22 @@ int App::run() {
     spdlog::info("brubeck: serving with {} shards; pulling from {}, replying to {}",
                  config_.shard_count(), fmt::join(config_.send_specs, ", "),
                  fmt::join(config_.recv_specs, ", "));
+    {
+      std::lock_guard lock(supervisor_mutex_);
+      supervisor_ = &supervisor;
+    }
     running_.store(true);
     while (!stop_requested_.load()) {
       if (int sig = signals.wait(100)) {
         spdlog::info("brubeck: {} received, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
         break;
       }
+      std::lock_guard lock(supervisor_mutex_);
       supervisor.restart_failed();
+    }
+    {
+      std::lock_guard lock(supervisor_mutex_);
+      supervisor_ = nullptr;
     }
     live_router = nullptr;
     if (router) router->stop();

@@ -203,16 +203,17 @@ class ShardLoop final : public ReplyChannel {
   // The loop ended without a drain: the actor was killed or the loop threw.
   bool died() const noexcept { return !draining_; }
 
-  // On the way out of a dead shard: every request still in flight gets a 503
-  // (and its connection is closed, since nothing else will answer it).
-  void answer_in_flight() {
+  // On the way out of a dead shard, or of one whose grace period ended:
+  // every request still in flight gets a 503 (and its connection is closed,
+  // since nothing else will answer it). Their fibers unwind without a reply.
+  void answer_in_flight(std::string_view why = "the server restarted part of itself; retry") {
     std::vector<std::pair<std::string, std::uint64_t>> open;
     order_.for_each_connection(
         [&](std::string_view sender, std::uint64_t conn) { open.emplace_back(sender, conn); });
     for (const auto& [sender, conn] : open) {
       // Whatever is still held for it will not be sent: the 503 goes first.
       order_.drop(sender, conn, [](const FiberRef&) {});
-      answer_restarting(sender, std::to_string(conn));
+      answer_unavailable(sender, std::to_string(conn), why);
     }
     if (!open.empty())
       spdlog::error("shard {}: answered 503 on {} connections with requests in flight",
@@ -313,6 +314,7 @@ class ShardLoop final : public ReplyChannel {
       return;
     }
     if (bytes.size() - frame.body.size() > options_.max_header_bytes) {
+      discard_spool(frame);
       reject(frame, slot, 431, "request headers too large");
       return;
     }
@@ -321,6 +323,7 @@ class ShardLoop final : public ReplyChannel {
       return;
     }
     if (hub_->live() >= options_.max_in_flight) {
+      discard_spool(frame);
       overloaded(frame, slot);
       return;
     }
@@ -328,6 +331,11 @@ class ShardLoop final : public ReplyChannel {
     std::shared_ptr<const void> storage(batch, &msg);
     if (!frame.upload_start.empty() && !accept_upload(frame, storage, slot)) return;
     stats_.requests.fetch_add(1, std::memory_order_relaxed);
+    // At debug level a request's start shows, so "in flight" can be seen
+    // (by an operator, by tests) instead of guessed from time.
+    if (spdlog::should_log(spdlog::level::debug))
+      spdlog::debug("shard {}: conn {}: {} {} started", options_.index, frame.conn_id,
+                    frame.find("METHOD")->value, frame.path);
     const auto conn = conn_number(frame.conn_id);
     std::string_view sender = frame.sender;  // points into the batch, not into `frame`
     auto ref =
@@ -444,6 +452,13 @@ class ShardLoop final : public ReplyChannel {
     return true;
   }
 
+  // A finished upload refused before it reaches a handler: Mongrel2 has
+  // handed the file over, so nobody else would ever delete it.
+  void discard_spool(const Frame& frame) {
+    if (!frame.upload_done.empty() && frame.upload_done == frame.upload_start)
+      SpoolFile::open(*options_.settings, frame.upload_done).reset();  // deletes it
+  }
+
   // Full: a 503 the client may retry. The connection stays open unless the
   // request asked for it to close (HTTP/1.0, Connection: close): a client
   // that reads to the end of the stream would otherwise wait forever.
@@ -468,8 +483,8 @@ class ShardLoop final : public ReplyChannel {
     auto response = error_response(status, why);
     send_response(sender, conn_id, slot, response, /*close=*/true);
   }
-  void answer_restarting(std::string_view sender, std::string_view id) {
-    auto response = error_response(503, "the server restarted part of itself; retry");
+  void answer_unavailable(std::string_view sender, std::string_view id, std::string_view why) {
+    auto response = error_response(503, why);
     response.set_header("Retry-After", "1");
     send_response(sender, id, 0, response, /*close=*/true);
   }
@@ -606,9 +621,12 @@ class ShardLoop final : public ReplyChannel {
       if (!pulls_->empty()) hub_->sleep_for(std::chrono::milliseconds(10));
       while (hub_->live() > 1 && Clock::now() < deadline)
         hub_->sleep_for(std::chrono::milliseconds(5));
-      if (hub_->live() > 1)
+      if (hub_->live() > 1) {
         spdlog::warn("shard {}: {} requests still running after the grace period", options_.index,
                      hub_->live() - 1);
+        // Their clients would otherwise wait for a reply that never comes.
+        answer_in_flight("the server is stopping; retry");
+      }
       reactor_.stop();
     });
   }

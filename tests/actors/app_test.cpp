@@ -5,7 +5,14 @@
 
 #include <gtest/gtest.h>
 
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <future>
 #include <iostream>
 #include <map>
 #include <set>
@@ -14,6 +21,7 @@
 #include <zmq.hpp>
 
 #include "brubeck/actors/router.hpp"
+#include "brubeck/actors/shard.hpp"
 #include "brubeck/pipeline/fiber_hub.hpp"
 
 namespace brubeck {
@@ -96,7 +104,9 @@ class Sleepy : public WebMessageHandler {
 
 struct RunningApp {
   explicit RunningApp(FakeMongrel2& m2, std::size_t shards, std::function<void(App&)> setup = {})
-      : app(make_config(m2, shards)) {
+      : RunningApp(m2, make_config(m2, shards), std::move(setup)) {}
+  RunningApp(FakeMongrel2& m2, Config config, std::function<void(App&)> setup = {})
+      : app(std::move(config)) {
     app.route<ShardIndex>("^/shard$");
     app.route<Sleepy>("^/sleep$");
     if (setup) setup(app);
@@ -127,10 +137,28 @@ struct RunningApp {
     c.grace = 3000ms;
     return c;
   }
+  // Waits (bounded) until the shards have taken `n` requests in all: each
+  // then runs in its fiber, so "in flight" is a fact, not a guess by time.
+  bool await_requests(std::uint64_t n) const {
+    for (int i = 0; i < 1000 && app.stats().requests < n; ++i) std::this_thread::sleep_for(5ms);
+    return app.stats().requests >= n;
+  }
+  // Waits (bounded) until run() has returned.
+  bool await_finished(std::chrono::milliseconds limit = 10s) const {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!finished() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(5ms);
+    return finished();
+  }
   App app;
   std::thread thread;
   std::atomic<int> code{-1};
 };
+
+std::string disconnect_frame(std::string_view conn_id) {
+  return std::string(kSender) + " " + std::string(conn_id) +
+         R"( @* 17:{"METHOD":"JSON"},21:{"type":"disconnect"},)";
+}
 
 TEST(App, RepliesThroughItsPubSocket) {
   FakeMongrel2 m2;
@@ -217,13 +245,39 @@ TEST(App, MalformedFramesAreAnswered400AndTheNextIsServed) {
   EXPECT_EQ(body_of(split_reply(reply).second), "0");
 }
 
-TEST(App, DisconnectNoticesAreNeverAnswered) {
+// A client that goes away cancels its request in flight: the notice itself
+// is never answered, and neither is the cancelled request, ever.
+TEST(App, DisconnectCancelsTheRequestInFlightAndIsNeverAnswered) {
   FakeMongrel2 m2;
   RunningApp running(m2, 1);
-  m2.push(std::string(kSender) + R"( 3 @* 17:{"METHOD":"JSON"},21:{"type":"disconnect"},)");
+  // In one connection's order, as Mongrel2 sends them: the request is in
+  // flight (registered when taken) by the time the notice is read.
+  m2.push(request_frame("3", "/sleep"));
+  m2.push(disconnect_frame("3"));
   m2.push(request_frame("4", "/shard"));
   auto reply = m2.receive();
   EXPECT_EQ(split_reply(reply).first, "4") << "the disconnect must not produce a reply";
+  EXPECT_EQ(body_of(split_reply(reply).second), "0");
+  // Conn 5 sleeps as long as conn 3 would have, on the same shard, starting
+  // later: had conn 3's request gone on, its reply (or a close) would come
+  // first. So the next frame is conn 5's, and nothing for conn 3 ever comes.
+  m2.push(request_frame("5", "/sleep"));
+  reply = m2.receive();
+  ASSERT_FALSE(reply.empty());
+  EXPECT_EQ(split_reply(reply).first, "5") << "a cancelled request was answered: " << reply;
+  EXPECT_EQ(body_of(split_reply(reply).second), "slept");
+  auto stats = running.app.stats();
+  EXPECT_EQ(stats.disconnects, 1u);
+  EXPECT_EQ(stats.cancelled, 1u);
+  EXPECT_EQ(stats.requests, 3u);
+  EXPECT_EQ(stats.replies, 2u);
+  // A notice for a connection with nothing in flight cancels nothing.
+  m2.push(disconnect_frame("4"));
+  m2.push(request_frame("6", "/shard"));
+  EXPECT_EQ(split_reply(m2.receive()).first, "6");
+  EXPECT_EQ(running.app.stats().cancelled, 1u);
+  EXPECT_EQ(running.app.stats().disconnects, 2u);
+  EXPECT_EQ(running.stop(), 0);
 }
 
 TEST(App, HttpTenClosesAfterReplying) {
@@ -258,7 +312,7 @@ TEST(App, StopLetsInFlightRequestsFinish) {
   FakeMongrel2 m2;
   RunningApp running(m2, 1);
   m2.push(request_frame("11", "/sleep"));
-  std::this_thread::sleep_for(50ms);  // the request is now sleeping in its fiber
+  ASSERT_TRUE(running.await_requests(1));  // the request is now in its fiber
   running.app.stop();
   auto reply = m2.receive();
   EXPECT_EQ(body_of(split_reply(reply).second), "slept");
@@ -462,7 +516,7 @@ TEST(App, ADeadShardIsRestartedAndItsRequestsAnswered503) {
 
   m2.push(request_frame(on1[0], "/sleep"));  // in flight on shard 1 when it dies
   m2.push(request_frame(on0[0], "/sleep"));  // shard 0: must not notice
-  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(running.await_requests(2));
   m2.push(request_frame(on1[1], "/die"));
   std::map<std::string, std::string> status_of;
   for (int i = 0; i < 8 && status_of.size() < 3; ++i) {
@@ -548,6 +602,280 @@ void frames_across_a_shard_death(std::size_t shards) {
 
 TEST(App, FramesForADeadShardReachItsReplacement) { frames_across_a_shard_death(2); }
 TEST(App, FramesForADeadLoneShardReachItsReplacement) { frames_across_a_shard_death(1); }
+
+}  // namespace
+}  // namespace brubeck
+
+namespace brubeck {
+namespace {
+
+void add_die_route(App& app) {
+  app.route("^/die$", {Method::get}, [](WebMessageHandler&) {
+    auto& self = detail::current_requester();
+    caf::anon_send_exit(caf::actor_cast<caf::actor>(&self), caf::exit_reason::kill);
+    this_fiber::sleep_for(5s);  // still in flight when the shard goes
+  });
+}
+
+// The status of conn `id`'s reply, skipping close frames; "" after the
+// receive timeout.
+std::string status_for(FakeMongrel2& m2, const std::string& id) {
+  for (int i = 0; i < 10; ++i) {
+    auto reply = m2.receive();
+    if (reply.empty()) return {};
+    auto [conn, http] = split_reply(reply);
+    if (conn == id && http.rfind("HTTP/1.1 ", 0) == 0) return http.substr(9, 3);
+  }
+  return {};
+}
+
+// The supervisor restarts a dying shard, but not forever: App allows 5
+// restarts of a shard within a minute, and at the 6th death run() stops
+// and returns 1, for the service manager to restart the whole process.
+TEST(App, AShardThatKeepsDyingMakesRunReturn1) {
+  FakeMongrel2 m2;
+  RunningApp running(m2, 1, add_die_route);
+  ASSERT_TRUE(running.app.running());
+  int deaths = 0;
+  for (int c = 1; c <= 20 && !running.finished(); ++c) {
+    SCOPED_TRACE("death " + std::to_string(c));
+    auto id = std::to_string(c);
+    m2.push(request_frame(id, "/die"));
+    ASSERT_EQ(status_for(m2, id), "503") << "the request in flight on a dying shard";
+    ++deaths;
+    if (deaths == 6) break;
+    // Until the limit, the replacement serves (requests wait for it).
+    auto probe = std::to_string(100 + c);
+    m2.push(request_frame(probe, "/shard"));
+    ASSERT_EQ(status_for(m2, probe), "200");
+    EXPECT_EQ(running.app.stats().restarts, static_cast<std::uint64_t>(deaths));
+    EXPECT_FALSE(running.finished());
+  }
+  EXPECT_EQ(deaths, 6);
+  ASSERT_TRUE(running.await_finished()) << "run() still serving after the 6th death";
+  EXPECT_FALSE(running.app.running());
+  EXPECT_EQ(running.stop(), 1);
+}
+
+// A request still running when the grace period ends does not hold the
+// process: run() returns soon after the grace period, and the request's
+// client is told (503, Retry-After, and the connection closed) rather than
+// left waiting for a reply that will never come.
+TEST(App, RequestsRunningPastTheGracePeriodAreAnswered503AndRunReturns) {
+  FakeMongrel2 m2;
+  Config config = RunningApp::make_config(m2, 1);
+  config.grace = 300ms;
+  RunningApp running(m2, config, [](App& app) {
+    app.route("^/forever$", {Method::get}, [](WebMessageHandler& h) {
+      this_fiber::sleep_for(60s);
+      h.set_body("too late");
+    });
+  });
+  m2.push(request_frame("21", "/forever"));
+  m2.push(request_frame("22", "/sleep"));  // finishes within the grace period
+  ASSERT_TRUE(running.await_requests(2));
+  const auto stop_at = std::chrono::steady_clock::now();
+  running.app.stop();
+  std::map<std::string, std::string> http_of;
+  std::set<std::string> closed;
+  while (http_of.size() < 2 || closed.count("21") == 0) {
+    auto reply = m2.receive();
+    ASSERT_FALSE(reply.empty()) << "10 s without a reply; have " << http_of.size();
+    auto [id, http] = split_reply(reply);
+    if (http.empty())
+      closed.insert(id);
+    else
+      http_of[id] = http;
+  }
+  EXPECT_EQ(body_of(http_of["22"]), "slept");
+  EXPECT_EQ(http_of["21"].rfind("HTTP/1.1 503 ", 0), 0u) << http_of["21"];
+  EXPECT_NE(http_of["21"].find("Retry-After: 1\r\n"), std::string::npos) << http_of["21"];
+  EXPECT_NE(http_of["21"].find("Connection: close\r\n"), std::string::npos) << http_of["21"];
+  EXPECT_EQ(closed, std::set<std::string>{"21"});
+  ASSERT_TRUE(running.await_finished());
+  // Far from the handler's 60 s: the grace period (300 ms) decided.
+  EXPECT_LT(std::chrono::steady_clock::now() - stop_at, 10s);
+  EXPECT_EQ(running.stop(), 0);
+}
+
+}  // namespace
+}  // namespace brubeck
+
+namespace brubeck {
+namespace {
+
+// A shard, started while the fake Mongrel2 is pumped (the shard waits for
+// its subscription before it takes requests).
+std::unique_ptr<Shard> start_shard(caf::actor_system& system, zmq::context_t& zmq, FakeMongrel2& m2,
+                                   std::size_t index) {
+  ShardOptions options;
+  options.index = index;
+  options.recv_specs = {m2.recv_spec()};
+  options.pin = false;
+  auto shard = std::make_unique<Shard>(system, zmq, options,
+                                       std::vector<RouteSpec>{class_route<ShardIndex>("^/shard$")});
+  auto started = std::async(std::launch::async, [&] { shard->start(); });
+  while (started.wait_for(10ms) != std::future_status::ready) m2.pump();
+  started.get();
+  return shard;
+}
+
+// While a shard is down, the router holds its frames for the replacement,
+// but at most max_held_frames: later ones are dropped and counted, never
+// queued without bound. The replacement gets exactly the held ones, in order.
+TEST(Router, FramesPastMaxHeldForADeadShardAreDroppedAndCounted) {
+  FakeMongrel2 m2;
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.policy", caf::atom("sharing"));
+  cfg.set("scheduler.max-threads", std::size_t{1});
+  caf::actor_system system{cfg};
+  zmq::context_t zmq{1};
+  constexpr std::size_t kHeld = 10, kSent = 25;
+  std::vector<std::string> on0, on1;  // connections of each shard
+  for (int c = 1; on0.size() < 2 || on1.size() < kSent + 1; ++c)
+    (shard_for(kSender, std::to_string(c), 2) == 0 ? on0 : on1).push_back(std::to_string(c));
+  {
+    auto shard0 = start_shard(system, zmq, m2, 0);
+    auto shard1 = start_shard(system, zmq, m2, 1);
+    RouterOptions options{{m2.send_spec()}};
+    options.max_held_frames = kHeld;
+    Router router(system, zmq, options, {shard0->handle(), shard1->handle()});
+    router.start();
+    m2.push(request_frame(on0[0], "/shard"));
+    ASSERT_EQ(body_of(split_reply(m2.receive()).second), "0");
+
+    caf::anon_send_exit(shard1->handle(), caf::exit_reason::kill);
+    shard1->join();  // its thread ends with its actor
+    // One frame at a time, so each is a batch of its own and the count of
+    // held frames is exact.
+    for (std::size_t i = 0; i < kSent; ++i) {
+      m2.push(request_frame(on1[i], "/shard"));
+      for (int w = 0; w < 1000 && router.stats().frames < i + 2; ++w)
+        std::this_thread::sleep_for(2ms);
+      ASSERT_EQ(router.stats().frames, i + 2) << "the router did not take frame " << i;
+    }
+    EXPECT_EQ(router.stats().dropped, kSent - kHeld);
+    // The other shard never notices.
+    m2.push(request_frame(on0[1], "/shard"));
+    EXPECT_EQ(split_reply(m2.receive()).first, on0[1]);
+
+    auto replacement = start_shard(system, zmq, m2, 1);
+    router.replace_shard(1, replacement->handle());
+    for (std::size_t i = 0; i < kHeld; ++i) {
+      auto reply = m2.receive();
+      ASSERT_FALSE(reply.empty()) << "held frame " << i << " was not served";
+      EXPECT_EQ(split_reply(reply).first, on1[i]);
+      EXPECT_EQ(body_of(split_reply(reply).second), "1");
+    }
+    EXPECT_EQ(router.stats().replayed, kHeld);
+    // Sent after every replayed frame, on the same shard: had a dropped one
+    // been served, its reply would come first.
+    m2.push(request_frame(on1[kSent], "/shard"));
+    EXPECT_EQ(split_reply(m2.receive()).first, on1[kSent]);
+    router.stop();
+  }  // shards and router go before the actor system
+}
+
+// Mongrel2 spools a large body to a file and leaves it to the handler to
+// delete: whatever the request's fate, the file must go.
+class SpoolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/brubeck-spool-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    std::filesystem::create_directories(root_ / "tmp");
+  }
+  void TearDown() override { std::filesystem::remove_all(root_); }
+
+  Config config(FakeMongrel2& m2) {
+    Config c = RunningApp::make_config(m2, 1);
+    c.mongrel2_chroot = root_.string();
+    return c;
+  }
+  // A spooled file as Mongrel2 leaves it; returns the path it reports.
+  std::string spool(const std::string& name, std::size_t bytes) {
+    std::ofstream(root_ / "tmp" / name, std::ios::binary) << std::string(bytes, 'u');
+    return "/tmp/" + name;
+  }
+  bool exists(const std::string& reported) const {
+    return std::filesystem::exists(root_ / std::filesystem::path(reported).relative_path());
+  }
+  // Waits (bounded) for the file to be deleted.
+  bool gone(const std::string& reported) const {
+    for (int i = 0; i < 200 && exists(reported); ++i) std::this_thread::sleep_for(10ms);
+    return !exists(reported);
+  }
+  // Mongrel2's two frames of a large upload: "start" (file being written),
+  // then "done" (both headers, equal).
+  static std::string upload_frame(std::string_view conn_id, std::string_view path,
+                                  const std::string& file, std::size_t bytes, bool done) {
+    std::string headers =
+        R"({"PATH":")" + std::string(path) + R"(","METHOD":"POST","VERSION":"HTTP/1.1","URI":")" +
+        std::string(path) + R"(","content-length":")" + std::to_string(bytes) +
+        R"(","content-type":"application/octet-stream","x-mongrel2-upload-start":")" + file + "\"" +
+        (done ? R"(,"x-mongrel2-upload-done":")" + file + "\"" : "") + "}";
+    return std::string(kSender) + " " + std::string(conn_id) + " " + std::string(path) + " " +
+           std::to_string(headers.size()) + ":" + headers + ",0:,";
+  }
+
+  std::filesystem::path root_;
+};
+
+class UploadSize : public WebMessageHandler {
+ public:
+  void post() override { set_body(std::to_string(message().body().size())); }
+};
+class UploadThrows : public WebMessageHandler {
+ public:
+  void post() override { throw std::runtime_error("the handler failed"); }
+};
+
+void upload_routes(App& app) {
+  app.route<UploadSize>("^/upload$");
+  app.route<UploadThrows>("^/upload/throws$");
+}
+
+TEST_F(SpoolTest, ServedOrFailedTheSpoolFileIsDeleted) {
+  FakeMongrel2 m2;
+  RunningApp running(m2, config(m2), upload_routes);
+  auto served = spool("upload.served", 30000);
+  m2.push(upload_frame("31", "/upload", served, 30000, false));
+  m2.push(upload_frame("31", "/upload", served, 30000, true));
+  auto reply = m2.receive();
+  EXPECT_EQ(body_of(split_reply(reply).second), "30000") << reply;
+  EXPECT_TRUE(gone(served));
+
+  auto failed = spool("upload.failed", 30000);
+  m2.push(upload_frame("32", "/upload/throws", failed, 30000, false));
+  m2.push(upload_frame("32", "/upload/throws", failed, 30000, true));
+  reply = m2.receive();
+  EXPECT_EQ(split_reply(reply).second.rfind("HTTP/1.1 500 ", 0), 0u) << reply;
+  EXPECT_TRUE(gone(failed)) << "a handler that throws leaves the spool file behind";
+  EXPECT_EQ(running.stop(), 0);
+}
+
+// A finished upload the shard refuses (full: 503) is nobody's to delete but
+// the shard's: Mongrel2 has handed it over.
+TEST_F(SpoolTest, AFinishedUploadRefusedByAFullShardIsDeleted) {
+  FakeMongrel2 m2;
+  Config c = config(m2);
+  c.max_in_flight = 2;
+  RunningApp running(m2, c, upload_routes);
+  auto file = spool("upload.refused", 30000);
+  m2.push(upload_frame("41", "/upload", file, 30000, false));  // accepted: no reply
+  m2.push(request_frame("42", "/shard"));  // after the upload's admission, in fiber order
+  EXPECT_EQ(split_reply(m2.receive()).first, "42");
+  m2.push(request_frame("43", "/sleep"));
+  m2.push(request_frame("44", "/sleep"));
+  ASSERT_TRUE(running.await_requests(3));  // the shard is full
+  m2.push(upload_frame("41", "/upload", file, 30000, true));
+  auto reply = m2.receive();
+  EXPECT_EQ(split_reply(reply).first, "41");
+  EXPECT_EQ(split_reply(reply).second.rfind("HTTP/1.1 503 ", 0), 0u) << reply;
+  EXPECT_TRUE(gone(file)) << "the refused upload's spool file was left behind";
+  EXPECT_EQ(running.stop(), 0);
+}
 
 }  // namespace
 }  // namespace brubeck

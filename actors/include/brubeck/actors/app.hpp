@@ -5,8 +5,10 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -19,6 +21,21 @@
 #include "brubeck/handlers/routes.hpp"
 
 namespace brubeck {
+
+class Supervisor;
+
+// Counters summed over the shards serving now (a restarted shard counts from
+// zero again). They let a caller see facts instead of guessing them from
+// time: a request was taken, a client's disconnect cancelled one.
+struct AppStats {
+  std::uint64_t requests = 0;     // taken by a shard, each in its own fiber
+  std::uint64_t replies = 0;      // answered by a handler
+  std::uint64_t disconnects = 0;  // Mongrel2's disconnect notices
+  std::uint64_t cancelled = 0;    // requests cancelled by their client's disconnect
+  std::uint64_t overloaded = 0;   // answered 503: max_in_flight reached
+  std::uint64_t rejected = 0;     // refused by the shard itself (400, 413, 431, ...)
+  std::uint64_t restarts = 0;     // shards the supervisor replaced
+};
 
 class App {
  public:
@@ -78,6 +95,9 @@ class App {
   void stop() noexcept { stop_requested_.store(true); }
   // True once run() is serving (shards and router started).
   bool running() const noexcept { return running_.load(); }
+  // Any thread: the shards' counters while run() serves; all zero before
+  // and after.
+  AppStats stats() const;
 
   const Config& config() const noexcept { return config_; }
   // A setting's value, typed: the framework's, or one the application
@@ -97,6 +117,10 @@ class App {
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> failed_{false};
   std::atomic<bool> running_{false};
+  // The supervisor while run() serves; the mutex also covers its restarts,
+  // which replace shards (and their counters).
+  mutable std::mutex supervisor_mutex_;
+  const Supervisor* supervisor_ = nullptr;
 };
 
 }  // namespace brubeck
