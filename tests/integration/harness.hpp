@@ -110,6 +110,10 @@ class HttpConnection {
   // read_response().
   bool closed_by_peer(std::chrono::milliseconds wait = 200ms);
 
+  // Bytes received and not yet read as part of a response (e.g. a body
+  // sent after the head of a HEAD reply).
+  std::size_t buffered() const noexcept { return buf_.size(); }
+
   void set_receive_timeout(std::chrono::milliseconds timeout) { receive_timeout_ = timeout; }
   int port() const { return port_; }
   int fd() const { return fd_; }
