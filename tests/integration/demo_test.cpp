@@ -379,3 +379,78 @@ TEST(Disconnect, CancelsTheWaitingRequest) {
 
 }  // namespace
 }  // namespace brubeck::testing
+
+namespace brubeck::testing {
+namespace {
+
+// The demo behind a real Mongrel2 with limits low enough to reach through
+// it (Mongrel2 itself answers 400 above about 4 KiB of headers): one shard,
+// at most 2 requests in flight, 1 KiB of headers.
+class Limits : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    m2_.start();
+    demo_.start(binary_path("examples/brubeck_demo"),
+                {"--send-spec", m2_.send_spec(), "--recv-spec", m2_.recv_spec(), "--shards", "1",
+                 "--no-pin", "--max-in-flight", "2", "--max-header-bytes", "1024", "--grace-ms",
+                 "300", "--log-level", "debug"});
+    wait_for_handler(m2_.http_port(), "/", &demo_);
+  }
+  void TearDown() override {
+    if (demo_.running()) {
+      EXPECT_EQ(demo_.stop(SIGTERM), 0);
+    }
+    if (HasFailure()) std::cerr << "--- demo output:\n" << demo_.output() << "\n";
+  }
+  int port() const { return m2_.http_port(); }
+
+  Mongrel2Server m2_;
+  ChildProcess demo_;
+};
+
+TEST_F(Limits, OversizedHeadersAre431AndTheConnectionIsClosed) {
+  HttpConnection c(port());
+  auto r = c.request("GET", "/brubeck", {{"X-Padding", std::string(2048, 'p')}});
+  EXPECT_EQ(r.status, 431);
+  EXPECT_TRUE(c.closed_by_peer(3s));
+  // Headers under the limit are served.
+  EXPECT_EQ(http_get(port(), "/brubeck?name=small").body, "Take five, small!");
+}
+
+TEST_F(Limits, AFullShardAnswers503WithRetryAfterAndRecovers) {
+  std::vector<std::unique_ptr<HttpConnection>> polls;
+  for (int i = 0; i < 2; ++i) {
+    polls.push_back(std::make_unique<HttpConnection>(port(), 5s, 30s));
+    polls.back()->send_raw("GET /feed HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  }
+  ASSERT_TRUE(await_output(demo_, "GET /feed started", 2));  // the shard is full
+  HttpConnection c(port());
+  auto busy = c.request("GET", "/brubeck?name=third");
+  EXPECT_EQ(busy.status, 503);
+  EXPECT_EQ(busy.header("Retry-After"), "1");
+  for (auto& p : polls) EXPECT_EQ(p->read_response().status, 200);
+  // Room again: the same keep-alive connection is served.
+  EXPECT_EQ(c.request("GET", "/brubeck?name=later").body, "Take five, later!");
+}
+
+// SIGTERM with a long poll (2 s) in flight and a 300 ms grace period: the
+// process does not wait for it, says so, and the client gets a 503 and a
+// closed connection instead of silence.
+TEST_F(Limits, ARequestRunningPastTheGracePeriodIsAnswered503OnExit) {
+  HttpConnection c(port(), 5s, 10s);
+  c.send_raw("GET /feed HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  ASSERT_TRUE(await_output(demo_, "GET /feed started", 1));
+  ::kill(demo_.pid(), SIGTERM);
+  auto r = c.read_response();
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.header("Retry-After"), "1");
+  EXPECT_TRUE(c.closed_by_peer(3s));
+  auto code = demo_.wait_for_exit(10s);
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 0);
+  EXPECT_EQ(count_of(demo_.output(), "1 requests still running after the grace period"), 1u)
+      << demo_.output();
+}
+
+}  // namespace
+}  // namespace brubeck::testing
