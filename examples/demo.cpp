@@ -78,9 +78,12 @@ class ShardHandler : public brubeck::JSONMessageHandler {
   }
 };
 
+// Fails for GET and POST alike; a POST may bring a body Mongrel2 spooled
+// to a file, which must be deleted all the same.
 class BoomHandler : public brubeck::WebMessageHandler {
  public:
   void get() override { throw std::runtime_error("boom: this handler always fails"); }
+  void post() override { get(); }
 };
 
 // Every argument (query string and form body) with all its values.

@@ -110,6 +110,10 @@ class HttpConnection {
   // read_response().
   bool closed_by_peer(std::chrono::milliseconds wait = 200ms);
 
+  // Bytes received and not yet read as part of a response (e.g. a body
+  // sent after the head of a HEAD reply).
+  std::size_t buffered() const noexcept { return buf_.size(); }
+
   void set_receive_timeout(std::chrono::milliseconds timeout) { receive_timeout_ = timeout; }
   int port() const { return port_; }
   int fd() const { return fd_; }
@@ -148,6 +152,13 @@ inline ChildOptions demo_options(Headers env) {
   ChildOptions options;
   options.env = std::move(env);
   return options;
+}
+
+// How many times `needle` occurs in `text` (log lines in a process's output).
+inline std::size_t count_of(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto p = text.find(needle); p != std::string::npos; p = text.find(needle, p + 1)) ++n;
+  return n;
 }
 
 // Whether a pid exists and is not a zombie (for "the process is gone" checks).

@@ -11,12 +11,6 @@
 namespace brubeck::testing {
 namespace {
 
-std::size_t count_of(const std::string& text, const std::string& needle) {
-  std::size_t n = 0;
-  for (auto p = text.find(needle); p != std::string::npos; p = text.find(needle, p + 1)) ++n;
-  return n;
-}
-
 TEST(Stall, AComputingHandlerIsReportedWithItsRoute) {
   Mongrel2Server m2;
   m2.start();

@@ -8,6 +8,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 
 #include "harness.hpp"
 
@@ -130,12 +131,28 @@ TEST_F(WebApi, HandlerRefusesALargeUploadEarly) {
   auto r = c.read_response();
   EXPECT_EQ(r.status, 413);
   EXPECT_TRUE(c.closed_by_peer(3s));
+  // Mongrel2 had started spooling the body to its upload store; the refused
+  // upload's file must not stay there.
+  for (int i = 0; i < 100 && spool_files(m2_.dir()) > 0; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(spool_files(m2_.dir()), 0u);
   // A small one on the same route is accepted.
   auto ok_body = multipart_body("Small", random_bytes(30 * 1024, 4));
   HttpConnection c2(port(), 5s, 30s);
   auto ok = c2.request("POST", "/upload/small",
                        {{"Content-Type", "multipart/form-data; boundary=Small"}}, ok_body);
   EXPECT_EQ(ok.status, 200) << ok.body;
+}
+
+// A spooled upload to a handler that throws: a 500, and the spool file is
+// deleted all the same.
+TEST_F(WebApi, SpoolFileIsDeletedWhenTheHandlerThrows) {
+  auto body = random_bytes(256 * 1024, 5);  // over Mongrel2's 20 KiB: spooled
+  HttpConnection c(port(), 5s, 30s);
+  auto r = c.request("POST", "/boom", {{"Content-Type", "application/octet-stream"}}, body);
+  EXPECT_EQ(r.status, 500);
+  for (int i = 0; i < 100 && spool_files(m2_.dir()) > 0; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(spool_files(m2_.dir()), 0u);
+  EXPECT_EQ(c.request("GET", "/brubeck?name=after").body, "Take five, after!");
 }
 
 TEST_F(WebApi, MalformedMultipartIs400) {
