@@ -4,6 +4,7 @@
 #include "brubeck/actors/app.hpp"
 
 #include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -724,6 +725,10 @@ std::unique_ptr<Shard> start_shard(caf::actor_system& system, zmq::context_t& zm
 // but at most max_held_frames: later ones are dropped and counted, never
 // queued without bound. The replacement gets exactly the held ones, in order.
 TEST(Router, FramesPastMaxHeldForADeadShardAreDroppedAndCounted) {
+  // spdlog's registry is built by whichever thread logs first, inside the
+  // uninstrumented libspdlog (tests/tsan.supp): build it here, before the
+  // shard and router threads, as App does, so they all start after it.
+  (void)spdlog::default_logger_raw();
   FakeMongrel2 m2;
   caf::actor_system_config cfg;
   cfg.set("scheduler.policy", caf::atom("sharing"));
