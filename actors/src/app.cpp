@@ -134,6 +134,7 @@ int App::run() {
       settings->upload_store = config_.upload_store_path();
       settings->error_page = error_page_;
       settings->request_timeout = config_.request_timeout;
+      settings->services = std::make_shared<const Services>(services_);
       base.settings = std::move(settings);
       // One shard has nothing to route: it pulls from Mongrel2 itself.
       const bool direct = config_.shard_count() == 1;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "brubeck/actors/app.hpp"
+#include "brubeck/apps/handlers.hpp"
 #include "brubeck/actors/ask.hpp"
 #include "brubeck/config/config.hpp"
 #include "brubeck/handlers/cookies.hpp"

@@ -88,6 +88,16 @@ class App {
     return *this;
   }
 
+  // Gives every handler a service of type T (handler.service<T>()): the
+  // template set, a session store... One per type; read-only once run()
+  // starts, from every shard at once.
+  template <class T>
+  App& provide(std::shared_ptr<T> service) {
+    services_.provide(std::move(service));
+    return *this;
+  }
+  const Services& services() const noexcept { return services_; }
+
   // Serves until a signal or stop(). Returns 0 after a clean stop, 1 when a
   // shard failed, 2 when start-up failed (bad route, bad endpoint).
   int run();
@@ -112,6 +122,7 @@ class App {
   Config config_;
   std::vector<RouteSpec> routes_;
   std::function<void(WebMessageHandler&, int)> error_page_;
+  Services services_;
   std::vector<std::pair<std::string, std::function<caf::actor(caf::actor_system&)>>>
       actor_factories_;
   std::atomic<bool> stop_requested_{false};

@@ -124,6 +124,17 @@ class MessageHandler {
   // `url_for("user", {"42"})` -> "/user/42".
   std::string url_for(std::string_view route_name, const std::vector<std::string>& args = {}) const;
 
+  // The app's service of type T (App::provide); std::logic_error if none.
+  template <class T>
+  T& service() const {
+    return settings().services->get<T>();
+  }
+  // The same, or null when the app provided none.
+  template <class T>
+  T* find_service() const noexcept {
+    return settings().services->find<T>();
+  }
+
   // --- used by the dispatcher ---
   void set_route_table(const RouteTable* routes) noexcept { routes_ = routes; }
   void bind(const Request& request, const RouteMatch& match, const HandlerSettings& settings,

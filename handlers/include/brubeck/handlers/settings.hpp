@@ -1,6 +1,6 @@
 // What every handler of an application shares, read-only once serving
 // starts: the cookie signer, body and upload limits, where Mongrel2 spools
-// large uploads, and the app-wide error page.
+// large uploads, the app-wide error page and the app's services.
 #pragma once
 
 #include <chrono>
@@ -11,6 +11,7 @@
 
 #include "brubeck/handlers/cookies.hpp"
 #include "brubeck/handlers/multipart.hpp"
+#include "brubeck/handlers/services.hpp"
 
 namespace brubeck {
 
@@ -31,6 +32,8 @@ struct HandlerSettings {
   std::function<void(WebMessageHandler&, int status)> error_page;
   // Default request deadline (a route may set its own); zero: none.
   std::chrono::milliseconds request_timeout{0};
+  // What App::provide was given (templates, session store, ...); never null.
+  std::shared_ptr<const Services> services = std::make_shared<Services>();
 };
 
 }  // namespace brubeck
