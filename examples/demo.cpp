@@ -1,7 +1,8 @@
 // The demo app that deploy/run serves behind Mongrel2: ports of Brubeck's
-// demo_minimal, demo_urlargs, demo_noclasses and demo_longpolling, plus two
-// routes that show the shards at work.
+// demo_minimal, demo_urlargs, demo_noclasses, demo_longpolling and
+// demo_autoapi, plus two routes that show the shards at work.
 #include <brubeck/actors/detail/requester.hpp>
+#include <brubeck/apps/autoapi.hpp>
 #include <brubeck/brubeck.hpp>
 #include <brubeck/drivers/postgres.hpp>
 #include <brubeck/drivers/redis.hpp>
@@ -23,6 +24,8 @@
 #include <ctime>
 #include <stdexcept>
 #include <string>
+
+#include "todo_page.hpp"
 
 namespace {
 
@@ -387,6 +390,20 @@ class SlowHandler : public brubeck::WebMessageHandler {
   }
 };
 
+// demo_autoapi: the Todo model, REST on /todo/ (brubeck/apps/autoapi.hpp)
+// and a page at /todos whose JavaScript uses it.
+brubeck::Model todo_model() {
+  using brubeck::Field;
+  return brubeck::Model("todo", {Field::string("text", {.required = true, .max_length = 200}),
+                                 Field::boolean("done", {.default_value = false}),
+                                 Field::integer("order", {.min = 0, .default_value = 0})});
+}
+
+class TodoPageHandler : public brubeck::WebMessageHandler {
+ public:
+  void get() override { set_body(std::string(demo::kTodoPage)); }
+};
+
 // The demo's own settings, in the framework's table: [demo] in the file,
 // BRUBECK_DEMO_* in the environment, --demo-* on the command line.
 brubeck::Config demo_settings() {
@@ -400,9 +417,10 @@ brubeck::Config demo_settings() {
                               .default_value = 8,
                               .min = 1,
                               .max = 90});
-  c.add_setting<std::string>({.name = "demo.sqlite",
-                              .help = "SQLite file of /sqlite/notes (:memory: keeps none)",
-                              .default_value = ":memory:"});
+  c.add_setting<std::string>(
+      {.name = "demo.sqlite",
+       .help = "SQLite file of /sqlite/notes and /todo/ (:memory: keeps none)",
+       .default_value = ":memory:"});
   c.add_setting<bool>({.name = "demo.faults",
                        .help = "serve /fault/die (kills its shard) and /fault/spin (tests only)"});
   return c;
@@ -433,7 +451,7 @@ int main(int argc, char** argv) {
   app.route<StreamHandler>(R"(^/stream$)");
   app.route<LaterHandler>(R"(^/later$)");
 
-  // deploy/run keeps the notes in a file under the build tree; by default
+  // deploy/run keeps the notes and todos in a file under the build tree; by default
   // they live in memory (several demos may run side by side).
   std::shared_ptr<brubeck::SqliteDatabase> notes;
   try {
@@ -446,6 +464,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   app.route<NotesHandler>(R"(^/sqlite/notes$)", notes);
+  brubeck::register_api(app, std::make_shared<brubeck::SqliteQueryset>(notes, todo_model()));
+  app.route<TodoPageHandler>(R"(^/todos$)");
   app.route<RedisIncrHandler>(R"(^/redis/incr$)", app.setting<std::string>("demo.redis"));
   app.route<PgSleepHandler>(R"(^/pg/sleep$)", app.setting<std::string>("demo.pg"),
                             app.setting<std::size_t>("demo.pg_pool"))
