@@ -43,7 +43,11 @@ class AutoApiHandler : public ApiHandler {
  public:
   explicit AutoApiHandler(std::shared_ptr<const AutoApi> api) : api_(std::move(api)) {}
 
-  // The body as reply() wrote it (not Brubeck's payload).
+  void prepare() override {
+    if (api_->options.prepare) api_->options.prepare(*this);
+  }
+
+  // The body as set_reply() wrote it (not Brubeck's payload).
   Response render() override { return WebMessageHandler::render(); }
   void write_error(int status) override {
     set_reply(status, Json{{"error", std::string(reason_phrase(status))}});
@@ -207,8 +211,8 @@ class CollectionHandler : public AutoApiHandler {
       auto page = queryset().read_page(offset, limit);
       set_header("X-Total-Count", std::to_string(page.total));
       if (offset + page.records.size() < page.total)
-        set_header("Link",
-                   detail::cat("<", collection_url(offset + page.records.size(), limit), ">; rel=\"next\""));
+        set_header("Link", detail::cat("<", collection_url(offset + page.records.size(), limit),
+                                       ">; rel=\"next\""));
       Json list = Json::array();
       for (auto& r : page.records) list.push_back(std::move(r));
       set_reply(200, list);

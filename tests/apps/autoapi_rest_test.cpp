@@ -11,10 +11,12 @@
 #include <brubeck/apps/autoapi.hpp>
 #include <brubeck/drivers/sqlite.hpp>
 #include <brubeck/handlers/dispatch.hpp>
+#include <brubeck/handlers/http_error.hpp>
 
 #include "handlers/test_support.hpp"
 #include "support/fiber_runner.hpp"
 #include "support/process.hpp"
+#include "support/redis_server.hpp"
 
 namespace brubeck {
 namespace {
@@ -230,6 +232,36 @@ TEST(AutoApiModel, RefusesBadDeclarations) {
   EXPECT_THROW(autoapi_routes(qs, {.base = "api/"}), std::invalid_argument);
   EXPECT_THROW(autoapi_routes(qs, {.default_limit = 10, .max_limit = 5}), std::invalid_argument);
   EXPECT_THROW(autoapi_routes(nullptr), std::invalid_argument);
+}
+
+TEST(AutoApiPrepare, RunsBeforeEveryMethodAndCanRefuse) {
+  RouteTable routes(autoapi_routes(std::make_shared<MemoryQueryset>(todo_model()),
+                                   {.prepare = [](WebMessageHandler& h) {
+                                     if (h.request().header_or("authorization", "") != "Token t")
+                                       throw HttpError(401);
+                                   }}));
+  auto refused = dispatch(routes, testing::make_request("GET", "/todo/")).response;
+  EXPECT_EQ(refused.status, 401);
+  EXPECT_EQ(refused.body, R"({"error":"Unauthorized"})");
+  auto allowed =
+      dispatch(routes, testing::make_request("GET", "/todo/", {}, {{"authorization", "Token t"}}))
+          .response;
+  EXPECT_EQ(allowed.status, 200);
+  EXPECT_EQ(allowed.body, "[]");
+}
+
+// A store that cannot be reached: 503, as JSON, and the shard goes on.
+TEST(AutoApiRedisDown, IsA503) {
+  testing::RedisServer redis;
+  const auto port = static_cast<std::uint16_t>(redis.port());
+  redis.stop();
+  RouteTable routes(
+      autoapi_routes(std::make_shared<RedisQueryset>("127.0.0.1", port, todo_model())));
+  testing::run_fiber([&] {
+    auto r = dispatch(routes, testing::make_request("GET", "/todo/1")).response;
+    EXPECT_EQ(r.status, 503);
+    EXPECT_EQ(r.body, R"({"error":"Service Unavailable"})");
+  });
 }
 
 // The same routes over SQLite, from a fiber, with a base path: what the demo does.

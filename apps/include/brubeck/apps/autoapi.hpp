@@ -24,6 +24,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -39,6 +40,7 @@ namespace brubeck {
 class App;
 class SqliteDatabase;
 struct RouteSpec;
+class WebMessageHandler;
 
 // A record as JSON: "id" first, then the model's fields in their declared
 // order (so replies read like the declaration).
@@ -238,6 +240,9 @@ struct AutoApiOptions {
   // 400. max_limit also caps the records of one POST and the ids of one URL.
   std::size_t default_limit = 50;
   std::size_t max_limit = 1000;
+  // Runs before every method of these routes, e.g. to require a user or a
+  // token: throw HttpError(401) or (403) to refuse (the reply is JSON).
+  std::function<void(WebMessageHandler&)> prepare{};
 };
 
 // The three routes above, for a route table (tests, or an app assembling its
