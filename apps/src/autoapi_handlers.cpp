@@ -273,6 +273,28 @@ class SchemaHandler : public AutoApiHandler {
   void get() override { set_reply(200, model().json_schema(), "application/schema+json"); }
 };
 
+// Brubeck's /manifest.json: the schema of every model register_api gave
+// the app. Filled before run(), only read after.
+struct Manifest {
+  std::vector<Model> models;
+};
+
+class ManifestHandler : public ApiHandler {
+ public:
+  explicit ManifestHandler(std::shared_ptr<const Manifest> manifest)
+      : manifest_(std::move(manifest)) {}
+  void get() override {
+    Json list = Json::array();
+    for (const auto& m : manifest_->models) list.push_back(m.json_schema());
+    set_header("Content-Type", "application/schema+json");
+    set_body(list.dump());
+  }
+  Response render() override { return WebMessageHandler::render(); }
+
+ private:
+  std::shared_ptr<const Manifest> manifest_;
+};
+
 // RE2 reads these literally only when escaped.
 std::string regex_escape(std::string_view s) {
   std::string out;
@@ -322,6 +344,15 @@ std::vector<RouteSpec> autoapi_routes(std::shared_ptr<Queryset> queryset,
 
 void register_api(App& app, std::shared_ptr<Queryset> queryset, const AutoApiOptions& options) {
   auto api = make_api(std::move(queryset), options);
+  auto* manifest = app.services().find<Manifest>();
+  if (manifest == nullptr) {
+    auto made = std::make_shared<Manifest>();
+    manifest = made.get();
+    app.provide(made);
+    app.route<ManifestHandler>(detail::cat("^", regex_escape(options.base), "manifest\\.json$"),
+                               std::shared_ptr<const Manifest>(made));
+  }
+  manifest->models.push_back(api->queryset->model());
   auto p = patterns_of(*api);
   app.route<SchemaHandler>(p.schema, api);
   app.route<ItemsHandler>(p.items, api);

@@ -78,6 +78,11 @@ TEST_F(TodoApi, AddTickDeleteAndSurviveARestart) {
   EXPECT_EQ(r.header("Content-Type"), "application/json");
   EXPECT_EQ(call("GET", "/todo/3").status, 404);
   EXPECT_EQ(call("GET", "/todo/_schema").header("Content-Type"), "application/schema+json");
+  r = call("GET", "/manifest.json");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("Content-Type"), "application/schema+json");
+  EXPECT_EQ(Json::parse(r.body)[0]["title"], "todo");
+  EXPECT_EQ(Json::parse(r.body)[0]["required"], Json::parse(R"(["text"])"));
 
   // The page its JavaScript runs in.
   r = call("GET", "/todos");

@@ -9,6 +9,7 @@
 //   PATCH  /todo/1             change the fields sent, keep the others
 //   DELETE /todo/1,2           remove them all, or none if one is unknown: 204
 //   GET    /todo/_schema       the model as a JSON Schema
+//   GET    /manifest.json      every registered model's JSON Schema, a list
 //
 // Ids are integers the server assigns (1, 2, 3...; never reused), several
 // joined by ',' as Brubeck's MULTIPLE_ITEM_SEP. Bodies are JSON; errors are
@@ -249,7 +250,8 @@ struct AutoApiOptions {
 // own): _schema, then the ids, then the collection.
 std::vector<RouteSpec> autoapi_routes(std::shared_ptr<Queryset> queryset,
                                       const AutoApiOptions& options = {});
-// Adds those routes to the app (Brubeck's app.register_api).
+// Adds those routes to the app (Brubeck's app.register_api), and once
+// Brubeck's BASE/manifest.json: the JSON Schemas of every model registered.
 void register_api(App& app, std::shared_ptr<Queryset> queryset, const AutoApiOptions& options = {});
 
 }  // namespace brubeck
