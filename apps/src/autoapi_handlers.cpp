@@ -1,5 +1,6 @@
 // The AutoAPI's REST side: three handler classes (the schema, the ids, the
-// collection) over one Queryset, and the routes that reach them.
+// collection) over one Queryset, the routes that reach them, and Brubeck's
+// manifest of every model an app registered.
 #include <spdlog/spdlog.h>
 
 #include <charconv>
