@@ -8,6 +8,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -234,6 +235,21 @@ TYPED_TEST(QuerysetTest, ConcurrentCreatesGetDistinctIds) {
     EXPECT_EQ(ids.size(), 24u);
     EXPECT_EQ(qs->read_page(0, 100).total, 24u);
   });
+}
+
+// One store, two shards: each thread runs its own reactor, as shards do.
+TYPED_TEST(QuerysetTest, TwoShardsShareOneStore) {
+  std::shared_ptr<Queryset> qs;
+  run_fiber([&] { qs = TypeParam::make(); });
+  std::vector<Record> a, b;
+  std::thread other([&] { run_fiber([&] { a = TestFixture::make_items(*qs, 20); }); });
+  run_fiber([&] { b = TestFixture::make_items(*qs, 20); });
+  other.join();
+  std::set<ItemId> ids;
+  for (const auto* records : {&a, &b})
+    for (const auto& rec : *records) ids.insert(rec["id"].template get<ItemId>());
+  EXPECT_EQ(ids.size(), 40u);
+  run_fiber([&] { EXPECT_EQ(qs->read_page(0, 100).total, 40u); });
 }
 
 }  // namespace
