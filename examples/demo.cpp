@@ -1,6 +1,7 @@
 // The demo app that deploy/run serves behind Mongrel2: ports of Brubeck's
-// demo_minimal, demo_urlargs, demo_noclasses and demo_longpolling, plus two
-// routes that show the shards at work.
+// demo_minimal, demo_urlargs, demo_noclasses and demo_longpolling (its page
+// at /longpoll, its feed at /feed), plus two routes that show the shards at
+// work.
 #include <brubeck/actors/detail/requester.hpp>
 #include <brubeck/brubeck.hpp>
 #include <brubeck/drivers/postgres.hpp>
@@ -13,7 +14,10 @@
 #include <cstdlib>
 
 #include <algorithm>
+#include <fstream>
+#include <memory>
 #include <optional>
+#include <sstream>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
@@ -61,6 +65,30 @@ class FeedHandler : public brubeck::WebMessageHandler {
     set_body(std::string(text) + "\n");
   }
 };
+
+// A page of examples/pages, read once at start-up and shared by the shards
+// read-only (the page is the same for every request).
+class StaticPageHandler : public brubeck::WebMessageHandler {
+ public:
+  explicit StaticPageHandler(std::shared_ptr<const std::string> page) : page_(std::move(page)) {}
+  void get() override {
+    set_header("Content-Type", "text/html; charset=utf-8");
+    set_body(*page_);
+  }
+
+ private:
+  std::shared_ptr<const std::string> page_;
+};
+
+// Throws when the page cannot be read: the demo refuses to start without it.
+std::shared_ptr<const std::string> read_page(const std::string& folder, const std::string& name) {
+  const std::string path = folder + "/" + name;
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in || text.str().empty()) throw std::runtime_error("cannot read " + path);
+  return std::make_shared<const std::string>(text.str());
+}
 
 class JsonHandler : public brubeck::JSONMessageHandler {
  public:
@@ -403,6 +431,11 @@ brubeck::Config demo_settings() {
   c.add_setting<std::string>({.name = "demo.sqlite",
                               .help = "SQLite file of /sqlite/notes (:memory: keeps none)",
                               .default_value = ":memory:"});
+  // The default is this source tree's examples/pages (set by CMake), so the
+  // demo finds its pages from any working directory.
+  c.add_setting<std::string>({.name = "demo.pages",
+                              .help = "folder of the demo's HTML pages (longpoll.html)",
+                              .default_value = std::string(BRUBECK_DEMO_PAGES)});
   c.add_setting<bool>({.name = "demo.faults",
                        .help = "serve /fault/die (kills its shard) and /fault/spin (tests only)"});
   return c;
@@ -420,6 +453,13 @@ int main(int argc, char** argv) {
     h.set_body("Take five, " + std::string(h.get_url_arg("name")) + "!");
   });
   app.route<FeedHandler>(R"(^/feed$)");
+  try {
+    app.route<StaticPageHandler>(
+        R"(^/longpoll$)", read_page(app.setting<std::string>("demo.pages"), "longpoll.html"));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "brubeck_demo: %s\n", e.what());
+    return 2;
+  }
   app.route<JsonHandler>(R"(^/json$)");
   app.route<ShardHandler>(R"(^/shard$)");
   app.route<BoomHandler>(R"(^/boom$)");
