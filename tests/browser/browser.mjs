@@ -14,8 +14,9 @@
 // A page fails the script (exit status 1, with the reason) when any helper's
 // check fails, and also when, at any time before the end, the page throws an
 // uncaught JavaScript error, logs an error to the console, or a request fails
-// or is answered 4xx/5xx: a broken page must not pass because the one check
-// the script makes happened to hold. Every wait is bounded (STEP_MS each,
+// or is answered 4xx/5xx (unless the script allows that reply: t.allow): a
+// broken page must not pass because the one check the script makes happened
+// to hold. Every wait is bounded (STEP_MS each,
 // TOTAL_MS for the whole script), so a hung page fails instead of hanging.
 // A failing script leaves NAME-failure.png next to the screenshots.
 import { chromium } from "playwright-core";
@@ -32,14 +33,29 @@ class Check {
     this.screenshot_dir = screenshot_dir;
     this.name = name;
     this.problems = [];  // what the page did wrong, as it happened
+    this.allowed = [];  // [status, path]: 4xx/5xx replies the script expects
   }
 
-  // Opens base_url + path; the document itself must be answered 2xx.
-  async open(path) {
+  // Declares a 4xx/5xx reply the page is meant to get (a wrong password's
+  // 401, say): status for a URL whose path is path is then no failure.
+  allow(status, path) {
+    this.allowed.push([status, path]);
+  }
+
+  is_allowed(status, url) {
+    const path = new URL(url).pathname;
+    return this.allowed.some(([s, p]) => s === status && p === path);
+  }
+
+  // Opens base_url + path; the document must be answered 2xx, or status when
+  // given (which is then allowed).
+  async open(path, status) {
     console.log(`browser: open ${path}`);
+    if (status !== undefined) this.allow(status, new URL(this.base_url + path).pathname);
     const reply = await this.page.goto(this.base_url + path, { waitUntil: "load" });
-    if (!reply || !reply.ok()) {
-      throw new Error(`GET ${path}: status ${reply ? reply.status() : "none"}`);
+    const got = reply ? reply.status() : "none";
+    if (status === undefined ? !reply || !reply.ok() : got !== status) {
+      throw new Error(`GET ${path}: status ${got}${status === undefined ? "" : `, expected ${status}`}`);
     }
   }
 
@@ -88,12 +104,21 @@ class Check {
 function watch(page, check) {
   page.on("pageerror", (e) => check.problems.push(`uncaught JavaScript error: ${e.message}`));
   page.on("console", (m) => {
-    if (m.type() === "error") check.problems.push(`console error: ${m.text()}`);
+    if (m.type() !== "error") return;
+    // Chromium's own line for an allowed reply is no failure either, nor
+    // for /favicon.ico, which the browser asks for by itself (a page that
+    // names no icon gets the demo's 404 there): not the page's request.
+    const status = /^Failed to load resource: the server responded with a status of (\d+)/.exec(m.text());
+    const url = m.location().url;
+    if (status && url && (check.is_allowed(Number(status[1]), url) || new URL(url).pathname === "/favicon.ico")) return;
+    check.problems.push(`console error: ${m.text()}`);
   });
   page.on("requestfailed", (r) =>
     check.problems.push(`request failed: ${r.method()} ${r.url()}: ${r.failure()?.errorText}`));
   page.on("response", (r) => {
-    if (r.status() >= 400) check.problems.push(`request answered ${r.status()}: ${r.request().method()} ${r.url()}`);
+    if (r.status() >= 400 && !check.is_allowed(r.status(), r.url())) {
+      check.problems.push(`request answered ${r.status()}: ${r.request().method()} ${r.url()}`);
+    }
   });
 }
 
