@@ -1,13 +1,13 @@
 // The shared part of the browser tests: each tests/browser/<name>.mjs is
 //
-//   import { run } from "./browser.mjs";
+//   import {run} from './browser.mjs';
 //   await run(async (t) => {
-//     await t.open("/longpoll");
-//     await t.expect_count(".msg.new", 2);
-//     await t.screenshot("longpoll");
+//     await t.open('/longpoll');
+//     await t.expect_count('.msg.new', 2);
+//     await t.screenshot('longpoll');
 //   });
 //
-// and is started by tests/integration (harness: run_browser_script) as
+// and is started by tests/integration (harness.hpp: expect_browser_script_passes) as
 // `node tests/browser/<name>.mjs BASE_URL SCREENSHOT_DIR`. It drives Debian's
 // chromium (/usr/bin/chromium, headless) through playwright-core.
 //
@@ -19,9 +19,9 @@
 // to hold. Every wait is bounded (STEP_MS each,
 // TOTAL_MS for the whole script), so a hung page fails instead of hanging.
 // A failing script leaves NAME-failure.png next to the screenshots.
-import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
-import { basename, resolve } from "node:path";
+import {mkdirSync} from 'node:fs';
+import {basename, resolve} from 'node:path';
+import {chromium} from 'playwright-core';
 
 const STEP_MS = Number(process.env.BRUBECK_BROWSER_STEP_MS || 15000);
 const TOTAL_MS = Number(process.env.BRUBECK_BROWSER_TOTAL_MS || 60000);
@@ -33,7 +33,7 @@ class Check {
     this.screenshot_dir = screenshot_dir;
     this.name = name;
     this.problems = [];  // what the page did wrong, as it happened
-    this.allowed = [];  // [status, path]: 4xx/5xx replies the script expects
+    this.allowed = [];   // [status, path]: 4xx/5xx replies the script expects
   }
 
   // Declares a 4xx/5xx reply the page is meant to get (a wrong password's
@@ -52,10 +52,11 @@ class Check {
   async open(path, status) {
     console.log(`browser: open ${path}`);
     if (status !== undefined) this.allow(status, new URL(this.base_url + path).pathname);
-    const reply = await this.page.goto(this.base_url + path, { waitUntil: "load" });
-    const got = reply ? reply.status() : "none";
+    const reply = await this.page.goto(this.base_url + path, {waitUntil: 'load'});
+    const got = reply ? reply.status() : 'none';
     if (status === undefined ? !reply || !reply.ok() : got !== status) {
-      throw new Error(`GET ${path}: status ${got}${status === undefined ? "" : `, expected ${status}`}`);
+      throw new Error(
+          `GET ${path}: status ${got}${status === undefined ? '' : `, expected ${status}`}`);
     }
   }
 
@@ -63,10 +64,11 @@ class Check {
   async expect_text(selector, text) {
     console.log(`browser: expect ${selector} to contain ${JSON.stringify(text)}`);
     try {
-      await this.page.locator(selector, { hasText: text }).first().waitFor();
+      await this.page.locator(selector, {hasText: text}).first().waitFor();
     } catch (e) {
       const found = await this.page.locator(selector).allTextContents().catch(() => []);
-      throw new Error(`${selector}: expected ${JSON.stringify(text)}, found ${JSON.stringify(found)}`);
+      throw new Error(
+          `${selector}: expected ${JSON.stringify(text)}, found ${JSON.stringify(found)}`);
     }
   }
 
@@ -74,7 +76,8 @@ class Check {
   async expect_count(selector, n) {
     console.log(`browser: expect at least ${n} of ${selector}`);
     try {
-      await this.page.waitForFunction(([s, k]) => document.querySelectorAll(s).length >= k, [selector, n]);
+      await this.page.waitForFunction(
+          ([s, k]) => document.querySelectorAll(s).length >= k, [selector, n]);
     } catch (e) {
       const have = await this.page.locator(selector).count();
       throw new Error(`${selector}: expected at least ${n}, found ${have}`);
@@ -90,32 +93,38 @@ class Check {
   // SCREENSHOT_DIR/<name>.png, the whole page; prints the path.
   async screenshot(name) {
     const path = resolve(this.screenshot_dir, `${name}.png`);
-    await this.page.screenshot({ path, fullPage: true });
+    await this.page.screenshot({path, fullPage: true});
     console.log(`browser: screenshot ${path}`);
     return path;
   }
 
   // Throws when the page has misbehaved so far (run() calls it at the end).
   check_page() {
-    if (this.problems.length > 0) throw new Error(`the page misbehaved:\n  ${this.problems.join("\n  ")}`);
+    if (this.problems.length > 0)
+      throw new Error(`the page misbehaved:\n  ${this.problems.join('\n  ')}`);
   }
 }
 
 function watch(page, check) {
-  page.on("pageerror", (e) => check.problems.push(`uncaught JavaScript error: ${e.message}`));
-  page.on("console", (m) => {
-    if (m.type() !== "error") return;
+  page.on('pageerror', (e) => check.problems.push(`uncaught JavaScript error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
     // Chromium's own line for an allowed reply is no failure either, nor
     // for /favicon.ico, which the browser asks for by itself (a page that
     // names no icon gets the demo's 404 there): not the page's request.
-    const status = /^Failed to load resource: the server responded with a status of (\d+)/.exec(m.text());
+    const status =
+        /^Failed to load resource: the server responded with a status of (\d+)/.exec(m.text());
     const url = m.location().url;
-    if (status && url && (check.is_allowed(Number(status[1]), url) || new URL(url).pathname === "/favicon.ico")) return;
+    if (status && url &&
+        (check.is_allowed(Number(status[1]), url) || new URL(url).pathname === '/favicon.ico'))
+      return;
     check.problems.push(`console error: ${m.text()}`);
   });
-  page.on("requestfailed", (r) =>
-    check.problems.push(`request failed: ${r.method()} ${r.url()}: ${r.failure()?.errorText}`));
-  page.on("response", (r) => {
+  page.on(
+      'requestfailed',
+      (r) => check.problems.push(
+          `request failed: ${r.method()} ${r.url()}: ${r.failure()?.errorText}`));
+  page.on('response', (r) => {
     if (r.status() >= 400 && !check.is_allowed(r.status(), r.url())) {
       check.problems.push(`request answered ${r.status()}: ${r.request().method()} ${r.url()}`);
     }
@@ -126,12 +135,12 @@ function watch(page, check) {
 // exits the process: 0 when body returned and the page behaved, 1 otherwise.
 export async function run(body) {
   const [base_url, screenshot_dir] = process.argv.slice(2);
-  const name = basename(process.argv[1], ".mjs");
+  const name = basename(process.argv[1], '.mjs');
   if (!base_url || !screenshot_dir) {
     console.error(`usage: node ${process.argv[1]} BASE_URL SCREENSHOT_DIR`);
     process.exit(2);
   }
-  mkdirSync(screenshot_dir, { recursive: true });
+  mkdirSync(screenshot_dir, {recursive: true});
 
   // The last resort: playwright kills the browser it launched when node exits.
   const deadline = setTimeout(() => {
@@ -144,14 +153,14 @@ export async function run(body) {
   let status = 0;
   try {
     browser = await chromium.launch({
-      executablePath: "/usr/bin/chromium",
-      args: ["--no-sandbox"],  // needed as root; harmless otherwise
+      executablePath: '/usr/bin/chromium',
+      args: ['--no-sandbox'],  // needed as root; harmless otherwise
       timeout: STEP_MS,
     });
     const page = await browser.newPage();
     page.setDefaultTimeout(STEP_MS);
     page.setDefaultNavigationTimeout(STEP_MS);
-    check = new Check(page, base_url.replace(/\/$/, ""), screenshot_dir, name);
+    check = new Check(page, base_url.replace(/\/$/, ''), screenshot_dir, name);
     watch(page, check);
     await body(check);
     check.check_page();
@@ -161,8 +170,8 @@ export async function run(body) {
     console.error(`browser: FAILED: ${name}: ${e.message}`);
     if (check) {
       // When a step failed, what the page did wrong until then may say why.
-      if (!e.message.startsWith("the page misbehaved") && check.problems.length > 0) {
-        console.error(`browser: and the page misbehaved:\n  ${check.problems.join("\n  ")}`);
+      if (!e.message.startsWith('the page misbehaved') && check.problems.length > 0) {
+        console.error(`browser: and the page misbehaved:\n  ${check.problems.join('\n  ')}`);
       }
       await check.screenshot(`${name}-failure`).catch(() => {});
     }
