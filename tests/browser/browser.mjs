@@ -60,11 +60,13 @@ class Check {
     }
   }
 
-  // Waits until an element matching selector contains text.
+  // Waits until an element matching selector contains text (as written:
+  // playwright's hasText with a string would ignore case).
   async expect_text(selector, text) {
     console.log(`browser: expect ${selector} to contain ${JSON.stringify(text)}`);
+    const exact = new RegExp(text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
     try {
-      await this.page.locator(selector, {hasText: text}).first().waitFor();
+      await this.page.locator(selector, {hasText: exact}).first().waitFor();
     } catch (e) {
       const found = await this.page.locator(selector).allTextContents().catch(() => []);
       throw new Error(
