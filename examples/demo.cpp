@@ -1,6 +1,7 @@
 // The demo app that deploy/run serves behind Mongrel2: ports of Brubeck's
-// demo_minimal, demo_urlargs, demo_noclasses, demo_longpolling and
-// demo_autoapi, plus two routes that show the shards at work.
+// demo_minimal, demo_urlargs, demo_noclasses, demo_longpolling (its page at
+// /longpoll, its feed at /feed) and demo_autoapi (its page at /todos, its API
+// at /todo/), plus two routes that show the shards at work.
 #include <brubeck/actors/detail/requester.hpp>
 #include <brubeck/apps/autoapi.hpp>
 #include <brubeck/brubeck.hpp>
@@ -14,7 +15,10 @@
 #include <cstdlib>
 
 #include <algorithm>
+#include <fstream>
+#include <memory>
 #include <optional>
+#include <sstream>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
@@ -24,8 +28,6 @@
 #include <ctime>
 #include <stdexcept>
 #include <string>
-
-#include "todo_page.hpp"
 
 namespace {
 
@@ -64,6 +66,30 @@ class FeedHandler : public brubeck::WebMessageHandler {
     set_body(std::string(text) + "\n");
   }
 };
+
+// A page of examples/pages, read once at start-up and shared by the shards
+// read-only (the page is the same for every request).
+class StaticPageHandler : public brubeck::WebMessageHandler {
+ public:
+  explicit StaticPageHandler(std::shared_ptr<const std::string> page) : page_(std::move(page)) {}
+  void get() override {
+    set_header("Content-Type", "text/html; charset=utf-8");
+    set_body(*page_);
+  }
+
+ private:
+  std::shared_ptr<const std::string> page_;
+};
+
+// Throws when the page cannot be read: the demo refuses to start without it.
+std::shared_ptr<const std::string> read_page(const std::string& folder, const std::string& name) {
+  const std::string path = folder + "/" + name;
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in || text.str().empty()) throw std::runtime_error("cannot read " + path);
+  return std::make_shared<const std::string>(text.str());
+}
 
 class JsonHandler : public brubeck::JSONMessageHandler {
  public:
@@ -399,11 +425,6 @@ brubeck::Model todo_model() {
                                  Field::integer("order", {.min = 0, .default_value = 0})});
 }
 
-class TodoPageHandler : public brubeck::WebMessageHandler {
- public:
-  void get() override { set_body(std::string(demo::kTodoPage)); }
-};
-
 // The demo's own settings, in the framework's table: [demo] in the file,
 // BRUBECK_DEMO_* in the environment, --demo-* on the command line.
 brubeck::Config demo_settings() {
@@ -421,6 +442,11 @@ brubeck::Config demo_settings() {
       {.name = "demo.sqlite",
        .help = "SQLite file of /sqlite/notes and /todo/ (:memory: keeps none)",
        .default_value = ":memory:"});
+  // The default is this source tree's examples/pages (set by CMake), so the
+  // demo finds its pages from any working directory.
+  c.add_setting<std::string>({.name = "demo.pages",
+                              .help = "folder of the demo's HTML pages (longpoll.html, todos.html)",
+                              .default_value = std::string(BRUBECK_DEMO_PAGES)});
   c.add_setting<bool>({.name = "demo.faults",
                        .help = "serve /fault/die (kills its shard) and /fault/spin (tests only)"});
   return c;
@@ -438,6 +464,15 @@ int main(int argc, char** argv) {
     h.set_body("Take five, " + std::string(h.get_url_arg("name")) + "!");
   });
   app.route<FeedHandler>(R"(^/feed$)");
+  try {
+    app.route<StaticPageHandler>(
+        R"(^/longpoll$)", read_page(app.setting<std::string>("demo.pages"), "longpoll.html"));
+    app.route<StaticPageHandler>(R"(^/todos$)",
+                                 read_page(app.setting<std::string>("demo.pages"), "todos.html"));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "brubeck_demo: %s\n", e.what());
+    return 2;
+  }
   app.route<JsonHandler>(R"(^/json$)");
   app.route<ShardHandler>(R"(^/shard$)");
   app.route<BoomHandler>(R"(^/boom$)");
@@ -465,7 +500,6 @@ int main(int argc, char** argv) {
   }
   app.route<NotesHandler>(R"(^/sqlite/notes$)", notes);
   brubeck::register_api(app, std::make_shared<brubeck::SqliteQueryset>(notes, todo_model()));
-  app.route<TodoPageHandler>(R"(^/todos$)");
   app.route<RedisIncrHandler>(R"(^/redis/incr$)", app.setting<std::string>("demo.redis"));
   app.route<PgSleepHandler>(R"(^/pg/sleep$)", app.setting<std::string>("demo.pg"),
                             app.setting<std::size_t>("demo.pg_pool"))

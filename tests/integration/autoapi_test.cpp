@@ -3,7 +3,6 @@
 // the todos still there after the demo restarts on the same file.
 #include <gtest/gtest.h>
 
-#include <csignal>
 #include <memory>
 #include <string>
 
@@ -16,40 +15,21 @@ namespace {
 
 using Json = nlohmann::json;
 
-class TodoApi : public ::testing::Test {
- protected:
-  void SetUp() override {
-    m2_.start();
-    start_demo();
-  }
-  void TearDown() override {
-    if (demo_.running()) {
-      EXPECT_EQ(demo_.stop(SIGTERM), 0) << demo_.output();
-    }
-    if (HasFailure()) std::cerr << "--- demo output:\n" << demo_.output() << "\n";
-  }
+HttpResponse call(const DemoServer& server, std::string_view method, std::string_view path,
+                  std::string_view body = "") {
+  HttpConnection c(server.port());
+  Headers headers;
+  if (!body.empty()) headers.emplace_back("Content-Type", "application/json");
+  return c.request(method, path, headers, body);
+}
 
-  void start_demo() {
-    demo_.start(binary_path("examples/brubeck_demo"),
-                {"--send-spec", m2_.send_spec(), "--recv-spec", m2_.recv_spec(), "--shards", "2",
-                 "--no-pin"},
-                demo_options({{"BRUBECK_DEMO_SQLITE", dir_.path() + "/demo.db"}}));
-    wait_for_handler(m2_.http_port(), "/", &demo_);
-  }
-
-  HttpResponse call(std::string_view method, std::string_view path, std::string_view body = "") {
-    HttpConnection c(m2_.http_port());
-    Headers headers;
-    if (!body.empty()) headers.emplace_back("Content-Type", "application/json");
-    return c.request(method, path, headers, body);
-  }
-
-  TempDir dir_{"brubeck-autoapi-it"};
-  Mongrel2Server m2_;
-  ChildProcess demo_;
-};
-
-TEST_F(TodoApi, AddTickDeleteAndSurviveARestart) {
+TEST(TodoApi, AddTickDeleteAndSurviveARestart) {
+  TempDir dir("brubeck-autoapi-it");
+  const DemoOptions options{.env = {{"BRUBECK_DEMO_SQLITE", dir.path() + "/demo.db"}}};
+  auto server = std::make_unique<DemoServer>(options);
+  auto call = [&](std::string_view method, std::string_view path, std::string_view body = "") {
+    return testing::call(*server, method, path, body);
+  };
   auto r = call("GET", "/todo/");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "[]");
@@ -90,14 +70,25 @@ TEST_F(TodoApi, AddTickDeleteAndSurviveARestart) {
   EXPECT_NE(r.body.find("const api = \"/todo/\";"), std::string::npos);
 
   // The same file after a restart: the todos are still there.
-  ASSERT_EQ(demo_.stop(SIGTERM), 0) << demo_.output();
-  start_demo();
+  server->expect_clean_stop();
+  server = std::make_unique<DemoServer>(options);
   r = call("GET", "/todo/");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(Json::parse(r.body), Json::parse(R"([
       {"id":1,"text":"Watch more bsg","done":false,"order":1},
       {"id":2,"text":"Watch Blade Runner","done":true,"order":0}])"));
   EXPECT_EQ(r.header("X-Total-Count"), "2");
+  server->expect_clean_stop();
+}
+
+// The todo page in headless chromium: add, tick, delete, a refused todo's
+// message, the same list after a reload (tests/browser/todos.mjs).
+TEST(Browser, TodoPageAddsTicksDeletesAndKeepsItsTodos) {
+  TempDir dir("brubeck-autoapi-browser");
+  DemoServer server({.env = {{"BRUBECK_DEMO_SQLITE", dir.path() + "/demo.db"}}});
+  expect_browser_script_passes(server, "todos");
+  EXPECT_EQ(call(server, "GET", "/todo/").header("X-Total-Count"), "2");
+  server.expect_clean_stop();
 }
 
 }  // namespace

@@ -31,6 +31,16 @@ TEST(DemoSettings, TableListsTheDemoSettings) {
       "| `demo.faults` | `BRUBECK_DEMO_FAULTS` (1/0) | `--demo-faults` / `--no-demo-faults` |");
 }
 
+// The pages are read at start-up: a folder without them stops the demo
+// before it serves anything, naming the file.
+TEST(DemoSettings, MissingPageExitsTwoNamingTheFile) {
+  TempDir dir("brubeck-demo-pages");
+  auto [status, output] =
+      run_process(binary_path("examples/brubeck_demo"), {"--demo-pages", dir.path()}, 10s);
+  EXPECT_EQ(status, 2) << output;
+  expect_has(output, "cannot read " + dir.path() + "/longpoll.html");
+}
+
 TEST(DemoSettings, BadValueExitsTwoNamingKeyAndSource) {
   const auto demo = binary_path("examples/brubeck_demo");
   {

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -32,34 +33,28 @@ bool await_output(const ChildProcess& process, const std::string& needle, std::s
 class Demo : public ::testing::TestWithParam<const char*> {
  protected:
   void SetUp() override {
-    m2_ = std::make_unique<Mongrel2Server>(Mongrel2Options{.protocol = GetParam()});
-    m2_->start();
     // A second send_spec the test pushes into directly, as a second Mongrel2
     // would: the only way to hand the handler frames Mongrel2 never makes.
     extra_push_.set(zmq::sockopt::linger, 0);
     extra_push_.bind("tcp://127.0.0.1:*");
-    demo_.start(binary_path("examples/brubeck_demo"),
-                {"--send-spec", m2_->send_spec(), "--send-spec",
-                 extra_push_.get(zmq::sockopt::last_endpoint), "--recv-spec", m2_->recv_spec(),
-                 "--shards", "2", "--no-pin", "--grace-ms", "3000", "--log-level", "debug"},
-                demo_options({{"BRUBECK_DEMO_SQLITE", sqlite_dir_.path() + "/notes.db"}}));
-    wait_for_handler(m2_->http_port(), "/", &demo_);
+    server_.emplace(DemoOptions{
+        .args = {"--send-spec", extra_push_.get(zmq::sockopt::last_endpoint), "--shards", "2",
+                 "--no-pin", "--grace-ms", "3000", "--log-level", "debug"},
+        .env = {{"BRUBECK_DEMO_SQLITE", sqlite_dir_.path() + "/notes.db"}},
+        .protocol = GetParam()});
   }
 
   void TearDown() override {
-    if (demo_.running()) {
-      EXPECT_EQ(demo_.stop(SIGTERM), 0) << demo_.output();
-    }
-    if (HasFailure()) std::cerr << "--- demo output:\n" << demo_.output() << "\n";
+    if (server_) server_->expect_clean_stop();
   }
 
-  int port() const { return m2_->http_port(); }
+  int port() const { return server_->port(); }
+  ChildProcess& demo() { return server_->demo(); }
 
   TempDir sqlite_dir_{"brubeck-demo-sqlite"};
-  std::unique_ptr<Mongrel2Server> m2_;
   zmq::context_t zmq_{1};
   zmq::socket_t extra_push_{zmq_, zmq::socket_type::push};
-  ChildProcess demo_;
+  std::optional<DemoServer> server_;
 };
 
 TEST_P(Demo, ClassHandlerWithQueryArgument) {
@@ -119,7 +114,7 @@ TEST_P(Demo, ErrorsAndMethods) {
   EXPECT_EQ(boom.status, 500);
   EXPECT_FALSE(boom.body.empty());
   EXPECT_EQ(c.request("GET", "/brubeck?name=after").body, "Take five, after!");
-  EXPECT_EQ(count_of(demo_.output(), "boom: this handler always fails"), 1u);
+  EXPECT_EQ(count_of(demo().output(), "boom: this handler always fails"), 1u);
 }
 
 TEST_P(Demo, HttpTenIsClosedAfterTheReply) {
@@ -284,11 +279,11 @@ TEST_P(Demo, MalformedFramesAreAnsweredAndLoggedOnce) {
   auto r = http_get(port(), "/brubeck?name=next");
   EXPECT_EQ(r.body, "Take five, next!");
   // Logging is asynchronous to our reading: wait for the lines (bounded).
-  for (int i = 0; i < 250 && (count_of(demo_.output(), "without a valid sender") < 1 ||
-                              count_of(demo_.output(), "malformed request") < 1);
+  for (int i = 0; i < 250 && (count_of(demo().output(), "without a valid sender") < 1 ||
+                              count_of(demo().output(), "malformed request") < 1);
        ++i)
     std::this_thread::sleep_for(20ms);
-  auto out = demo_.output();
+  auto out = demo().output();
   EXPECT_EQ(count_of(out, "without a valid sender and conn id"), 1u) << out;
   EXPECT_EQ(count_of(out, "conn 77: 400 (malformed request: bad netstring length)"), 1u) << out;
 }
@@ -296,12 +291,12 @@ TEST_P(Demo, MalformedFramesAreAnsweredAndLoggedOnce) {
 TEST_P(Demo, SigtermStopsCleanlyAfterInFlightRequests) {
   HttpConnection c(port(), 5s, 10s);
   c.send_raw("GET /feed HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-  ASSERT_TRUE(await_output(demo_, "GET /feed started", 1));  // it waits in its fiber
-  auto pid = demo_.pid();
+  ASSERT_TRUE(await_output(demo(), "GET /feed started", 1));  // it waits in its fiber
+  auto pid = demo().pid();
   ::kill(pid, SIGTERM);
   auto r = c.read_response();
   EXPECT_EQ(r.status, 200) << "the in-flight long poll is answered before exit";
-  auto code = demo_.wait_for_exit(10s);
+  auto code = demo().wait_for_exit(10s);
   ASSERT_TRUE(code.has_value());
   EXPECT_EQ(*code, 0);
   EXPECT_FALSE(pid_alive(pid));
@@ -317,17 +312,12 @@ namespace {
 
 // With one shard there is no router thread: the shard pulls from Mongrel2.
 TEST(SingleShard, ServesWaitsAndDrainsWithoutARouter) {
-  Mongrel2Server m2;
-  m2.start();
-  ChildProcess demo;
-  demo.start(binary_path("examples/brubeck_demo"),
-             {"--send-spec", m2.send_spec(), "--recv-spec", m2.recv_spec(), "--shards", "1",
-              "--no-pin", "--log-level", "debug"});
-  wait_for_handler(m2.http_port(), "/", &demo);
-  EXPECT_EQ(http_get(m2.http_port(), "/brubeck?name=solo").body, "Take five, solo!");
+  DemoServer server({.args = {"--shards", "1", "--no-pin", "--log-level", "debug"}});
+  auto& demo = server.demo();
+  EXPECT_EQ(http_get(server.port(), "/brubeck?name=solo").body, "Take five, solo!");
   std::vector<std::unique_ptr<HttpConnection>> polls;
   for (int i = 0; i < 20; ++i) {
-    polls.push_back(std::make_unique<HttpConnection>(m2.http_port(), 5s, 30s));
+    polls.push_back(std::make_unique<HttpConnection>(server.port(), 5s, 30s));
     polls.back()->send_raw("GET /feed HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
   }
   ASSERT_TRUE(await_output(demo, "GET /feed started", 20)) << demo.output();
@@ -349,15 +339,10 @@ namespace {
 // A client that goes away makes Mongrel2 send a disconnect notice; the shard
 // cancels that connection's waiting fiber instead of finishing it.
 TEST(Disconnect, CancelsTheWaitingRequest) {
-  Mongrel2Server m2;
-  m2.start();
-  ChildProcess demo;
-  demo.start(binary_path("examples/brubeck_demo"),
-             {"--send-spec", m2.send_spec(), "--recv-spec", m2.recv_spec(), "--shards", "2",
-              "--no-pin", "--log-level", "debug"});
-  wait_for_handler(m2.http_port(), "/", &demo);
+  DemoServer server({.args = {"--shards", "2", "--no-pin", "--log-level", "debug"}});
+  auto& demo = server.demo();
   {
-    HttpConnection c(m2.http_port());
+    HttpConnection c(server.port());
     c.send_raw("GET /feed HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     ASSERT_TRUE(await_output(demo, "GET /feed started", 1));  // it waits in its fiber
   }                                                           // closed by the client
@@ -367,7 +352,7 @@ TEST(Disconnect, CancelsTheWaitingRequest) {
     std::this_thread::sleep_for(20ms);
   }
   EXPECT_TRUE(cancelled) << demo.output();
-  EXPECT_EQ(http_get(m2.http_port(), "/brubeck?name=still").body, "Take five, still!");
+  EXPECT_EQ(http_get(server.port(), "/brubeck?name=still").body, "Take five, still!");
   EXPECT_EQ(demo.stop(SIGTERM), 0);
 }
 
@@ -382,24 +367,13 @@ namespace {
 // at most 2 requests in flight, 1 KiB of headers.
 class Limits : public ::testing::Test {
  protected:
-  void SetUp() override {
-    m2_.start();
-    demo_.start(binary_path("examples/brubeck_demo"),
-                {"--send-spec", m2_.send_spec(), "--recv-spec", m2_.recv_spec(), "--shards", "1",
-                 "--no-pin", "--max-in-flight", "2", "--max-header-bytes", "1024", "--grace-ms",
-                 "300", "--log-level", "debug"});
-    wait_for_handler(m2_.http_port(), "/", &demo_);
-  }
-  void TearDown() override {
-    if (demo_.running()) {
-      EXPECT_EQ(demo_.stop(SIGTERM), 0);
-    }
-    if (HasFailure()) std::cerr << "--- demo output:\n" << demo_.output() << "\n";
-  }
-  int port() const { return m2_.http_port(); }
+  void TearDown() override { server_.expect_clean_stop(); }
+  int port() const { return server_.port(); }
+  ChildProcess& demo() { return server_.demo(); }
 
-  Mongrel2Server m2_;
-  ChildProcess demo_;
+  DemoServer server_{DemoOptions{.args = {"--shards", "1", "--no-pin", "--max-in-flight", "2",
+                                          "--max-header-bytes", "1024", "--grace-ms", "300",
+                                          "--log-level", "debug"}}};
 };
 
 TEST_F(Limits, OversizedHeadersAre431AndTheConnectionIsClosed) {
@@ -417,7 +391,7 @@ TEST_F(Limits, AFullShardAnswers503WithRetryAfterAndRecovers) {
     polls.push_back(std::make_unique<HttpConnection>(port(), 5s, 30s));
     polls.back()->send_raw("GET /feed HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
   }
-  ASSERT_TRUE(await_output(demo_, "GET /feed started", 2));  // the shard is full
+  ASSERT_TRUE(await_output(demo(), "GET /feed started", 2));  // the shard is full
   HttpConnection c(port());
   auto busy = c.request("GET", "/brubeck?name=third");
   EXPECT_EQ(busy.status, 503);
@@ -433,17 +407,17 @@ TEST_F(Limits, AFullShardAnswers503WithRetryAfterAndRecovers) {
 TEST_F(Limits, ARequestRunningPastTheGracePeriodIsAnswered503OnExit) {
   HttpConnection c(port(), 5s, 10s);
   c.send_raw("GET /feed HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-  ASSERT_TRUE(await_output(demo_, "GET /feed started", 1));
-  ::kill(demo_.pid(), SIGTERM);
+  ASSERT_TRUE(await_output(demo(), "GET /feed started", 1));
+  ::kill(demo().pid(), SIGTERM);
   auto r = c.read_response();
   EXPECT_EQ(r.status, 503);
   EXPECT_EQ(r.header("Retry-After"), "1");
   EXPECT_TRUE(c.closed_by_peer(3s));
-  auto code = demo_.wait_for_exit(10s);
+  auto code = demo().wait_for_exit(10s);
   ASSERT_TRUE(code.has_value());
   EXPECT_EQ(*code, 0);
-  EXPECT_EQ(count_of(demo_.output(), "1 requests still running after the grace period"), 1u)
-      << demo_.output();
+  EXPECT_EQ(count_of(demo().output(), "1 requests still running after the grace period"), 1u)
+      << demo().output();
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "harness.hpp"
 
+#include <gtest/gtest.h>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -18,6 +20,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
@@ -411,6 +414,53 @@ HttpResponse wait_for_handler(int port, std::string_view path, ChildProcess* han
     }
     std::this_thread::sleep_for(50ms);
   }
+}
+
+// ---------------------------------------------------------------- demo
+
+DemoServer::DemoServer(DemoOptions options) : m2_(Mongrel2Options{.protocol = options.protocol}) {
+  m2_.start();
+  std::vector<std::string> args = {"--send-spec", m2_.send_spec(), "--recv-spec", m2_.recv_spec()};
+  if (options.mongrel2_chroot) {
+    args.insert(args.end(), {"--mongrel2-chroot", m2_.dir()});
+  }
+  args.insert(args.end(), options.args.begin(), options.args.end());
+  demo_.start(binary_path("examples/brubeck_demo"), args, demo_options(std::move(options.env)));
+  wait_for_handler(m2_.http_port(), "/", &demo_);
+}
+
+DemoServer::~DemoServer() {
+  if (demo_.pid() > 0) demo_.stop(SIGTERM);
+  try {
+    m2_.stop();
+  } catch (...) {
+  }
+}
+
+std::string DemoServer::base_url() const {
+  return "http://127.0.0.1:" + std::to_string(m2_.http_port());
+}
+
+void DemoServer::expect_clean_stop() {
+  if (demo_.running()) {
+    EXPECT_EQ(demo_.stop(SIGTERM), 0) << "the demo's exit status on SIGTERM";
+  }
+  if (::testing::Test::HasFailure()) std::cerr << "--- demo output:\n" << demo_.output() << "\n";
+}
+
+void expect_browser_script_passes(const DemoServer& server, std::string_view script) {
+  const std::string dir = source_dir() + "/tests/browser";
+  const std::string path = dir + "/" + std::string(script) + ".mjs";
+  ASSERT_EQ(::access(path.c_str(), R_OK), 0) << "no browser script " << path;
+  // Without it node fails on the import, which says less.
+  ASSERT_EQ(::access((dir + "/node_modules/playwright-core").c_str(), R_OK), 0)
+      << "playwright-core is not installed in " << dir << ": run deploy/install-deps";
+  // The script bounds its own run (browser.mjs: 60 s), and playwright stops
+  // the browser when node exits; this bound is for node itself.
+  auto [status, output] =
+      run_process("node", {path, server.base_url(), binary_dir() + "/browser-screenshots"}, 120s);
+  std::cout << output;
+  EXPECT_EQ(status, 0) << "browser script " << script << " failed:\n" << output;
 }
 
 }  // namespace brubeck::testing

@@ -147,6 +147,52 @@ HttpResponse wait_for_handler(int port, std::string_view path = "/",
                               std::chrono::milliseconds timeout = 15s, int expected_status = 200,
                               std::chrono::milliseconds attempt_timeout = 1s);
 
+// What a DemoServer starts: the demo's arguments after those that connect it
+// to Mongrel2 (--send-spec, --recv-spec), its extra environment, and the
+// protocol Mongrel2 speaks to it.
+struct DemoOptions {
+  std::vector<std::string> args{};
+  Headers env{};
+  std::string protocol = "json";  // or "tnetstring"
+  // Also passes --mongrel2-chroot with Mongrel2's folder (where it spools
+  // uploads), for the upload routes.
+  bool mongrel2_chroot = false;
+};
+
+// A real Mongrel2 with the demo app (examples/brubeck_demo) behind it, ready
+// to serve: the constructor starts both and waits until the demo answers
+// GET / (throws with the demo's output if it does not); the destructor stops
+// the demo, then Mongrel2, each by its pid.
+class DemoServer {
+ public:
+  explicit DemoServer(DemoOptions options = {});
+  ~DemoServer();
+  DemoServer(const DemoServer&) = delete;
+  DemoServer& operator=(const DemoServer&) = delete;
+
+  int port() const { return m2_.http_port(); }
+  // "http://127.0.0.1:PORT", what a browser opens.
+  std::string base_url() const;
+  Mongrel2Server& mongrel2() { return m2_; }
+  ChildProcess& demo() { return demo_; }
+
+  // For a fixture's TearDown: a demo still running must exit 0 on SIGTERM
+  // (a test failure otherwise); when the test has failed, the demo's output
+  // goes to stderr.
+  void expect_clean_stop();
+
+ private:
+  Mongrel2Server m2_;
+  ChildProcess demo_;
+};
+
+// Runs `node tests/browser/<script>.mjs BASE_URL SCREENSHOT_DIR` against the
+// server (bounded; headless chromium, see tests/browser/browser.mjs) with
+// the screenshots in the build tree's browser-screenshots/. A test failure,
+// with the script's output, unless it exits 0; its output (the steps and the
+// screenshots' paths) goes to stdout either way, so it stays with the test's.
+void expect_browser_script_passes(const DemoServer& server, std::string_view script);
+
 // Options for starting the demo app with these extra environment variables.
 inline ChildOptions demo_options(Headers env) {
   ChildOptions options;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "harness.hpp"
@@ -15,20 +16,12 @@ namespace {
 class Pipelining : public ::testing::TestWithParam<const char*> {
  protected:
   void SetUp() override {
-    m2_ = std::make_unique<Mongrel2Server>(Mongrel2Options{.protocol = GetParam()});
-    m2_->start();
-    demo_.start(binary_path("examples/brubeck_demo"),
-                {"--send-spec", m2_->send_spec(), "--recv-spec", m2_->recv_spec(), "--shards", "2",
-                 "--no-pin", "--max-body-bytes", "4096"},
-                {});
-    wait_for_handler(m2_->http_port(), "/", &demo_);
+    server_.emplace(DemoOptions{.args = {"--shards", "2", "--no-pin", "--max-body-bytes", "4096"},
+                                .protocol = GetParam()});
   }
 
   void TearDown() override {
-    if (demo_.running()) {
-      EXPECT_EQ(demo_.stop(SIGTERM), 0) << demo_.output();
-    }
-    if (HasFailure()) std::cerr << "--- demo output:\n" << demo_.output() << "\n";
+    if (server_) server_->expect_clean_stop();
   }
 
   static std::string get(std::string_view path, std::string_view extra = "") {
@@ -36,10 +29,9 @@ class Pipelining : public ::testing::TestWithParam<const char*> {
            "\r\n";
   }
 
-  int port() const { return m2_->http_port(); }
+  int port() const { return server_->port(); }
 
-  std::unique_ptr<Mongrel2Server> m2_;
-  ChildProcess demo_;
+  std::optional<DemoServer> server_;
 };
 
 // /feed answers after 2 s, /brubeck at once: the fast one still comes second.

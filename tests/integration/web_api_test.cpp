@@ -52,24 +52,13 @@ std::size_t spool_files(const std::string& dir) {
 
 class WebApi : public ::testing::Test {
  protected:
-  void SetUp() override {
-    m2_.start();
-    demo_.start(binary_path("examples/brubeck_demo"),
-                {"--send-spec", m2_.send_spec(), "--recv-spec", m2_.recv_spec(), "--shards", "2",
-                 "--no-pin", "--mongrel2-chroot", m2_.dir(), "--cookie-secret",
-                 "test-secret-0123456789abcdef"});
-    wait_for_handler(m2_.http_port(), "/", &demo_);
-  }
-  void TearDown() override {
-    if (demo_.running()) {
-      EXPECT_EQ(demo_.stop(SIGTERM), 0);
-    }
-    if (HasFailure()) std::cerr << "--- demo output:\n" << demo_.output() << "\n";
-  }
-  int port() const { return m2_.http_port(); }
+  void TearDown() override { server_.expect_clean_stop(); }
+  int port() const { return server_.port(); }
+  const std::string& m2_dir() { return server_.mongrel2().dir(); }
 
-  Mongrel2Server m2_;
-  ChildProcess demo_;
+  DemoServer server_{DemoOptions{
+      .args = {"--shards", "2", "--no-pin", "--cookie-secret", "test-secret-0123456789abcdef"},
+      .mongrel2_chroot = true}};
 };
 
 TEST_F(WebApi, ArgumentsFromQueryAndFormBody) {
@@ -111,8 +100,8 @@ TEST_F(WebApi, LargeUploadSpooledByMongrel2LooksTheSame) {
       R"([{"field":"doc","filename":"data.bin","content_type":"application/octet-stream","size":5242880,"sha256":")" +
           sha256_of(file) + "\"}]");
   // The request kept the spool file alive; now it must be gone.
-  for (int i = 0; i < 100 && spool_files(m2_.dir()) > 0; ++i) std::this_thread::sleep_for(20ms);
-  EXPECT_EQ(spool_files(m2_.dir()), 0u);
+  for (int i = 0; i < 100 && spool_files(m2_dir()) > 0; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(spool_files(m2_dir()), 0u);
   // The connection still works after the upload.
   EXPECT_EQ(c.request("GET", "/brubeck?name=after").body, "Take five, after!");
 }
@@ -133,8 +122,8 @@ TEST_F(WebApi, HandlerRefusesALargeUploadEarly) {
   EXPECT_TRUE(c.closed_by_peer(3s));
   // Mongrel2 had started spooling the body to its upload store; the refused
   // upload's file must not stay there.
-  for (int i = 0; i < 100 && spool_files(m2_.dir()) > 0; ++i) std::this_thread::sleep_for(20ms);
-  EXPECT_EQ(spool_files(m2_.dir()), 0u);
+  for (int i = 0; i < 100 && spool_files(m2_dir()) > 0; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(spool_files(m2_dir()), 0u);
   // A small one on the same route is accepted.
   auto ok_body = multipart_body("Small", random_bytes(30 * 1024, 4));
   HttpConnection c2(port(), 5s, 30s);
@@ -150,8 +139,8 @@ TEST_F(WebApi, SpoolFileIsDeletedWhenTheHandlerThrows) {
   HttpConnection c(port(), 5s, 30s);
   auto r = c.request("POST", "/boom", {{"Content-Type", "application/octet-stream"}}, body);
   EXPECT_EQ(r.status, 500);
-  for (int i = 0; i < 100 && spool_files(m2_.dir()) > 0; ++i) std::this_thread::sleep_for(20ms);
-  EXPECT_EQ(spool_files(m2_.dir()), 0u);
+  for (int i = 0; i < 100 && spool_files(m2_dir()) > 0; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(spool_files(m2_dir()), 0u);
   EXPECT_EQ(c.request("GET", "/brubeck?name=after").body, "Take five, after!");
 }
 

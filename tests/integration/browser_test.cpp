@@ -1,0 +1,20 @@
+// The demo's pages in a real browser: headless chromium, driven by the
+// scripts in tests/browser (one per page, on tests/browser/browser.mjs),
+// against the demo behind a real Mongrel2. Screenshots go to the build
+// tree's browser-screenshots/.
+#include <gtest/gtest.h>
+
+#include "harness.hpp"
+
+namespace brubeck::testing {
+namespace {
+
+// Brubeck's long-polling page: at least two answers of /feed appear.
+TEST(Browser, LongPollPageShowsTheFeedsAnswers) {
+  DemoServer server;
+  expect_browser_script_passes(server, "longpoll");
+  server.expect_clean_stop();
+}
+
+}  // namespace
+}  // namespace brubeck::testing
