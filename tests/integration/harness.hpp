@@ -147,10 +147,12 @@ HttpResponse wait_for_handler(int port, std::string_view path = "/",
                               std::chrono::milliseconds timeout = 15s, int expected_status = 200,
                               std::chrono::milliseconds attempt_timeout = 1s);
 
-// Options for starting the demo app with these extra environment variables.
+// Options for starting the demo app with these extra environment variables,
+// and its templates (examples/templates/), as deploy/run gives them.
 inline ChildOptions demo_options(Headers env) {
   ChildOptions options;
   options.env = std::move(env);
+  options.env.emplace_back("BRUBECK_TEMPLATES", source_dir() + "/examples/templates");
   return options;
 }
 
