@@ -97,6 +97,28 @@ TEST(Templates, NamesAreRelativePathsAndPartialsComeFromTheFolder) {
             "<h1>&lt;T&gt;</h1><main>b</main>");
 }
 
+// Partials are inlined at load where they can be, and included by kainjow
+// at render where a template includes itself; both render alike, with
+// standalone lines kept as kainjow keeps them.
+TEST(Templates, InlinedAndRecursivePartials) {
+  TemplateFolder dir;
+  dir.write("list", "<ul>\n{{#items}}\n{{> item}}\n{{/items}}\n</ul>\n");
+  dir.write("item", "<li{{#done}} class=\"done\"{{/done}}>{{text}}</li>");
+  dir.write("tree", "{{name}}{{#children}}({{> tree}}){{/children}}");
+  auto t = Templates::load(dir.path());
+  EXPECT_EQ(
+      t->render("list",
+                {{"items", {{{"text", "a<"}, {"done", true}}, {{"text", "b"}, {"done", false}}}}}),
+      "<ul>\n<li class=\"done\">a&lt;</li>\n<li>b</li>\n</ul>\n");
+  json leaf = json::array();
+  EXPECT_EQ(
+      t->render("tree", {{"name", "a"},
+                         {"children",
+                          {{{"name", "b"}, {"children", {{{"name", "d"}, {"children", leaf}}}}},
+                           {{"name", "c"}, {"children", leaf}}}}}),
+      "a(b(d))(c)");
+}
+
 TEST(Templates, NestedSectionsListsBooleansAndNumbers) {
   TemplateFolder dir;
   dir.write(
