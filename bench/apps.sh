@@ -2,8 +2,9 @@
 # The application layer in process (issue #13): what building one JSON reply
 # costs with each library against the string concatenation it replaces
 # (bench/json_build.cpp), and the render time of a template page
-# (bench/templates.cpp). Google Benchmark, REPETITIONS repetitions, medians
-# of CPU time. Writes RESULTS_DIR/json_build.txt, templates.txt (the raw
+# (bench/templates.cpp). Google Benchmark, REPETITIONS repetitions in a
+# random interleaving (the box's speed drifts; each benchmark then sees the
+# same drift), medians of CPU time. Writes RESULTS_DIR/json_build.txt, templates.txt (the raw
 # output) and apps.md (the tables); with the default RESULTS_DIR it also
 # rewrites the block of bench/RESULTS.md between the "bench/apps.sh" markers,
 # so no figure there is typed by hand. bench/run calls it.
@@ -25,7 +26,7 @@ mkdir -p "$results"
 for name in json_build templates; do
   say "bench_$name"
   BRUBECK_SOURCE_DIR=$root "$build/bench/bench_$name" --benchmark_repetitions="$repetitions" \
-    --benchmark_report_aggregates_only=true 2>&1 |
+    --benchmark_report_aggregates_only=true --benchmark_enable_random_interleaving=true 2>&1 |
     sed -e "s|$root/||g" >"$results/$name.txt"
 done
 
