@@ -39,7 +39,8 @@ medians() {
     printf "%s %.0f\n", name, t
   }' "$1"
 }
-# table FILE BASELINE: markdown rows "| benchmark | µs | ratio to BASELINE |".
+# table FILE BASELINE: markdown rows "| benchmark | µs | ratio to BASELINE |",
+# cheapest first.
 table() {
   medians "$1" | awk -v base="$2" '
     { name[NR] = $1; ns[NR] = $2; if ($1 == base) b = $2 }
@@ -47,7 +48,7 @@ table() {
       for (i = 1; i <= NR; i++)
         printf "| `%s` | %.1f | %s |\n", name[i], ns[i] / 1000,
           (b > 0 ? sprintf("%.2f×", ns[i] / b) : "–")
-    }'
+    }' | sort -t "|" -k3,3bg
 }
 run_date=$(date -u '+%Y-%m-%d %H:%M UTC')
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || true)
