@@ -145,6 +145,14 @@ const std::vector<Setting>& framework_settings() {
                           {.name = "stall_ms",
                            .help = "report a fiber that runs this long without waiting (0: off)",
                            .max = 60 * 1000}));
+    r.push_back(field<Text>(&Config::templates,
+                            {.name = "templates",
+                             .help = "folder of Mustache templates (`*.mustache`, with `errors/`)",
+                             .default_text = "none"}));
+    r.push_back(field<bool>(
+        &Config::templates_reload,
+        {.name = "templates_reload",
+         .help = "read a changed template again, checked once a second (development)"}));
     return r;
   }();
   return rows;

@@ -3,6 +3,8 @@
 #include <charconv>
 #include <chrono>
 
+#include <nlohmann/json.hpp>
+
 #include "brubeck/handlers/http_error.hpp"
 #include "brubeck/handlers/json.hpp"
 #include "brubeck/handlers/methods.hpp"
@@ -43,6 +45,9 @@ std::string MethodSet::allow_header() const {
 }
 
 // ---- MessageHandler ----
+
+MessageHandler::MessageHandler() = default;
+MessageHandler::~MessageHandler() = default;
 
 void MessageHandler::bind(const Request& request, const RouteMatch& match,
                           const HandlerSettings& settings, ReplyChannel* channel) {
@@ -174,34 +179,41 @@ std::string_view MessageHandler::get_url_arg(std::string_view name,
   return fallback;
 }
 
-void MessageHandler::add_raw_to_payload(std::string_view key, std::string json) {
-  for (auto& [k, v] : payload_) {
-    if (k == key) {
-      v = std::move(json);
-      return;
-    }
-  }
-  payload_.emplace_back(std::string(key), std::move(json));
+namespace {
+// Replaces invalid UTF-8 by U+FFFD (nlohmann's default throws): what a
+// client sent may be any bytes, and the reply must still parse.
+template <class Json>
+std::string dump_json(const Json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+}  // namespace
+
+nlohmann::ordered_json& MessageHandler::payload() {
+  if (!payload_)
+    payload_ = std::make_unique<nlohmann::ordered_json>(nlohmann::ordered_json::object());
+  return *payload_;
+}
+
+void MessageHandler::add_raw_to_payload(std::string_view key, std::string_view json) {
+  auto value = nlohmann::ordered_json::parse(json, nullptr, false);
+  if (value.is_discarded()) throw std::invalid_argument("add_raw_to_payload: not JSON text");
+  payload()[std::string(key)] = std::move(value);
 }
 
 void MessageHandler::add_to_payload(std::string_view key, std::string_view value) {
-  add_raw_to_payload(key, json_string(value));
+  payload()[std::string(key)] = value;
 }
 
 void MessageHandler::add_to_payload(std::string_view key, std::int64_t value) {
-  std::string s;
-  append_json_number(s, value);
-  add_raw_to_payload(key, std::move(s));
+  payload()[std::string(key)] = value;
 }
 
 void MessageHandler::add_to_payload(std::string_view key, double value) {
-  std::string s;
-  append_json_number(s, value);
-  add_raw_to_payload(key, std::move(s));
+  payload()[std::string(key)] = value;
 }
 
 void MessageHandler::add_to_payload(std::string_view key, bool value) {
-  add_raw_to_payload(key, value ? "true" : "false");
+  payload()[std::string(key)] = value;
 }
 
 std::string MessageHandler::render_payload() const {
@@ -212,22 +224,21 @@ std::string MessageHandler::render_payload() const {
     out.push_back(':');
     out.append(json);
   };
-  auto has = [&](std::string_view k) {
-    for (const auto& p : payload_)
-      if (p.first == k) return true;
-    return false;
-  };
   if (!hide_status_) {
     std::string code;
     append_json_number(code, static_cast<std::int64_t>(response_.status));
     field("status_code", code);
     field("status_msg", json_string(status_msg()));
   }
-  for (const auto& [k, v] : payload_) {
-    if (!hide_status_ && (k == "status_code" || k == "status_msg")) continue;
-    field(k, v);
+  bool has_timestamp = false;
+  if (payload_) {
+    for (const auto& [k, v] : payload_->items()) {
+      if (!hide_status_ && (k == "status_code" || k == "status_msg")) continue;
+      has_timestamp |= k == "timestamp";
+      field(k, dump_json(v));
+    }
   }
-  if (!has("timestamp")) {
+  if (!has_timestamp) {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                   std::chrono::system_clock::now().time_since_epoch())
                   .count();
@@ -422,6 +433,16 @@ bool is_local_path(std::string_view target) noexcept {
   for (unsigned char c : target)
     if (c <= 0x20 || c == 0x7f || c == '\\') return false;
   return true;
+}
+
+void WebMessageHandler::set_json(const nlohmann::json& value) {
+  response_.body = dump_json(value);
+  response_.set_header("Content-Type", "application/json");
+}
+
+void WebMessageHandler::set_json(const nlohmann::ordered_json& value) {
+  response_.body = dump_json(value);
+  response_.set_header("Content-Type", "application/json");
 }
 
 Response WebMessageHandler::render() {

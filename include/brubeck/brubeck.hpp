@@ -4,9 +4,13 @@
 // brubeck/drivers/ and libraries (brubeck::drivers links them all).
 #pragma once
 
+// JSON values for set_json, payload() and template contexts.
+#include <nlohmann/json.hpp>
+
 #include "brubeck/actors/app.hpp"
-#include "brubeck/apps/handlers.hpp"
 #include "brubeck/actors/ask.hpp"
+#include "brubeck/apps/handlers.hpp"
+#include "brubeck/apps/templates.hpp"
 #include "brubeck/config/config.hpp"
 #include "brubeck/handlers/cookies.hpp"
 #include "brubeck/handlers/digest.hpp"

@@ -118,6 +118,10 @@ const std::map<std::string, Sample>& framework_samples() {
       {"max_header_bytes",
        {std::uint64_t{16384}, [](const Config& c) { EXPECT_EQ(c.max_header_bytes, 16384u); }}},
       {"stall_ms", {std::uint64_t{250}, [](const Config& c) { EXPECT_EQ(c.stall, 250ms); }}},
+      {"templates",
+       {std::string("/srv/templates"),
+        [](const Config& c) { EXPECT_EQ(c.templates, "/srv/templates"); }}},
+      {"templates_reload", {true, [](const Config& c) { EXPECT_TRUE(c.templates_reload); }}},
   };
   return samples;
 }

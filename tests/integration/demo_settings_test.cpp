@@ -1,8 +1,10 @@
 // The demo's own settings (demo.*) join the framework's table: documented by
 // --print-config-table, read from BRUBECK_DEMO_*, --demo-* and [demo], and a
-// bad value stops the demo with exit 2 naming the key and its source.
+// bad value stops the demo with exit 2 naming the key and its source (and
+// so do templates that do not compile).
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -67,6 +69,23 @@ TEST(DemoSettings, BadValueExitsTwoNamingKeyAndSource) {
     EXPECT_EQ(status, 2) << output;
     expect_has(output, "config file " + file + ":3: demo.pg_pool = 500");
   }
+}
+
+// Templates that do not compile stop the start like a bad setting: exit 2,
+// one error naming every broken file with its line and column.
+TEST(DemoSettings, BrokenTemplatesExitTwoNamingEachFile) {
+  TempDir dir("brubeck-demo-templates");
+  std::filesystem::create_directories(dir.path() + "/errors");
+  std::ofstream(dir.path() + "/success.mustache") << "<h1>{{name}</h1>\n";
+  std::ofstream(dir.path() + "/errors/404.mustache") << "ok\n{{#open}}\n";
+  std::ofstream(dir.path() + "/fine.mustache") << "{{name}}";
+  auto [status, output] =
+      run_process(binary_path("examples/brubeck_demo"), {"--templates", dir.path()}, 10s);
+  EXPECT_EQ(status, 2) << output;
+  expect_has(output, "cannot start");
+  expect_has(output, "success.mustache:1:5: Unclosed tag");
+  expect_has(output, "errors/404.mustache:2:1: Unclosed section \"open\"");
+  EXPECT_EQ(output.find("fine.mustache"), std::string::npos) << output;
 }
 
 }  // namespace

@@ -302,6 +302,36 @@ TEST_P(Demo, SigtermStopsCleanlyAfterInFlightRequests) {
   EXPECT_FALSE(pid_alive(pid));
 }
 
+// demo_mustache: a page from examples/templates/ with partials, the
+// client's name escaped, and the 404 page from errors/404.mustache.
+TEST_P(Demo, MustachePageAndTemplatedErrorPage) {
+  HttpConnection c(port());
+  auto r = c.request("GET", "/mustache?name=%3Cscript%3Ealert(%22x%22)%3C%2Fscript%3E&tag=a%26b");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_EQ(r.body.rfind("<!doctype html>", 0), 0u) << "the head partial:\n" << r.body;
+  EXPECT_NE(r.body.find("<h1>Take five, &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;!</h1>"),
+            std::string::npos)
+      << r.body;
+  EXPECT_EQ(r.body.find("<script>"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("<li>a&amp;b</li>"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("</html>"), std::string::npos) << "the foot partial:\n" << r.body;
+  auto plain = c.request("GET", "/mustache");
+  EXPECT_NE(plain.body.find("Take five, dude!"), std::string::npos) << plain.body;
+  EXPECT_EQ(plain.body.find("<ul>"), std::string::npos) << "no tags, no list:\n" << plain.body;
+
+  auto missing = c.request("GET", "/no/such/page");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(missing.header("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_NE(missing.body.find("<h1>404 Not Found</h1>"), std::string::npos) << missing.body;
+  EXPECT_NE(missing.body.find("Nothing here at <code>/no/such/page</code>"), std::string::npos)
+      << missing.body;
+  // The 500 page too, for a handler that fails.
+  auto boom = c.request("GET", "/boom");
+  EXPECT_EQ(boom.status, 500);
+  EXPECT_NE(boom.body.find("<h1>500 Internal Server Error</h1>"), std::string::npos) << boom.body;
+}
+
 INSTANTIATE_TEST_SUITE_P(Protocols, Demo, ::testing::Values("json", "tnetstring"));
 
 }  // namespace

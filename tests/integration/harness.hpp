@@ -193,10 +193,12 @@ class DemoServer {
 // screenshots' paths) goes to stdout either way, so it stays with the test's.
 void expect_browser_script_passes(const DemoServer& server, std::string_view script);
 
-// Options for starting the demo app with these extra environment variables.
+// Options for starting the demo app with these extra environment variables,
+// and its templates (examples/templates/), as deploy/run gives them.
 inline ChildOptions demo_options(Headers env) {
   ChildOptions options;
   options.env = std::move(env);
+  options.env.emplace_back("BRUBECK_TEMPLATES", source_dir() + "/examples/templates");
   return options;
 }
 

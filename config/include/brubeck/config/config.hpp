@@ -214,6 +214,11 @@ struct Config {
   // offload(): worker threads (0: four per core) and jobs queued before 503.
   std::size_t offload_threads = 0;
   std::size_t offload_queue = 1024;
+  // The Mustache templates' folder (every *.mustache under it; see
+  // brubeck::use_templates); empty: none. With templates_reload (for
+  // development) a changed file is read again, looked for once a second.
+  std::string templates;
+  bool templates_reload = false;
 
   // upload_store, or <mongrel2_chroot>/tmp when only the chroot is set.
   std::string upload_store_path() const;

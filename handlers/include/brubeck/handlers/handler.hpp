@@ -3,7 +3,7 @@
 // then render() builds the reply. Method functions not overridden answer 405.
 //
 //   MessageHandler      payload of key/value pairs, rendered as JSON
-//   WebMessageHandler   HTTP: set_body, add_header, get_argument, ...
+//   WebMessageHandler   HTTP: set_body, set_json, add_header, get_argument, ...
 //   JSONMessageHandler  a WebMessageHandler whose reply is its JSON payload
 #pragma once
 
@@ -16,6 +16,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "brubeck/handlers/cookies.hpp"
 #include "brubeck/handlers/multipart.hpp"
@@ -37,8 +39,8 @@ class RouteTable;
 
 class MessageHandler {
  public:
-  MessageHandler() = default;
-  virtual ~MessageHandler() = default;
+  MessageHandler();
+  virtual ~MessageHandler();
   MessageHandler(const MessageHandler&) = delete;
   MessageHandler& operator=(const MessageHandler&) = delete;
 
@@ -79,7 +81,10 @@ class MessageHandler {
                                std::string_view fallback = {}) const noexcept;
 
   // Brubeck's payload: key/value pairs rendered as a JSON object. A key set
-  // twice keeps its first position and its last value.
+  // twice keeps its first position and its last value. payload() is the
+  // object itself (keys in insertion order), for any JSON value:
+  // `payload()["items"] = nlohmann::json::array();`.
+  nlohmann::ordered_json& payload();
   void add_to_payload(std::string_view key, std::string_view value);
   void add_to_payload(std::string_view key, const char* value) {
     add_to_payload(key, std::string_view(value));
@@ -90,11 +95,13 @@ class MessageHandler {
   }
   void add_to_payload(std::string_view key, double value);
   void add_to_payload(std::string_view key, bool value);
-  // `json` must already be valid JSON text (an object, a list, ...).
-  void add_raw_to_payload(std::string_view key, std::string json);
+  // `json` must be JSON text (an object, a list, ...); text that does not
+  // parse throws std::invalid_argument.
+  void add_raw_to_payload(std::string_view key, std::string_view json);
   // Leave status_code/status_msg out of the rendered payload.
   void hide_status(bool hide = true) noexcept { hide_status_ = hide; }
-  // The payload as JSON text, with status (unless hidden) and timestamp.
+  // The payload as JSON text, with status (unless hidden) and timestamp;
+  // invalid UTF-8 in it is replaced by U+FFFD.
   std::string render_payload() const;
 
   // Builds the reply from the handler's state. Called once, after on_finish.
@@ -163,7 +170,8 @@ class MessageHandler {
   ReplyChannel& channel() const;
   // Part of this request's reply; `last` ends it.
   void send_raw(std::string_view bytes, bool last = false);
-  std::vector<std::pair<std::string, std::string>> payload_;  // key, JSON text
+  // Made on first use: most handlers have no payload.
+  std::unique_ptr<nlohmann::ordered_json> payload_;
   bool hide_status_ = false;
 };
 
@@ -171,6 +179,10 @@ class WebMessageHandler : public MessageHandler {
  public:
   void set_body(std::string body) { response_.body = std::move(body); }
   const std::string& body() const noexcept { return response_.body; }
+  // The body as `value`'s JSON text, Content-Type application/json.
+  // Invalid UTF-8 in strings is replaced by U+FFFD, never sent.
+  void set_json(const nlohmann::json& value);
+  void set_json(const nlohmann::ordered_json& value);
   // Adds a header line; CR/LF in it throws std::invalid_argument.
   void add_header(std::string_view name, std::string_view value) {
     response_.add_header(name, value);
