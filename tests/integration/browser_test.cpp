@@ -16,5 +16,13 @@ TEST(Browser, LongPollPageShowsTheFeedsAnswers) {
   server.expect_clean_stop();
 }
 
+// demo_mustache: the page from templates, the client's markup shown as text,
+// and the templated 404 page.
+TEST(Browser, MustachePageEscapesTheNameAndTheMissingPageIsTemplated) {
+  DemoServer server;
+  expect_browser_script_passes(server, "mustache");
+  server.expect_clean_stop();
+}
+
 }  // namespace
 }  // namespace brubeck::testing
