@@ -2,19 +2,21 @@
 // PageHandler answers a browser with HTML (templates, a session in a signed
 // cookie, CSRF checks on unsafe methods, a missing user sent to the login
 // page), ApiHandler answers programs with JSON (a missing user is 401, no
-// CSRF check: its clients authenticate each request themselves).
+// CSRF check: its clients authenticate each request themselves). What they
+// share (session, user, login, CSRF token) is in app_handler.hpp.
 #pragma once
 
+#include "brubeck/apps/app_handler.hpp"
 #include "brubeck/handlers/handler.hpp"
 
 namespace brubeck {
 
-class PageHandler : public WebMessageHandler {
+class PageHandler : public detail::AppHandler<WebMessageHandler> {
  public:
   ~PageHandler() override;
 };
 
-class ApiHandler : public JSONMessageHandler {
+class ApiHandler : public detail::AppHandler<JSONMessageHandler> {
  public:
   ~ApiHandler() override;
 };

@@ -44,6 +44,12 @@ class MessageHandler {
 
   // Lifecycle hooks, in this order.
   virtual void initialize() {}
+  // Run by the dispatcher after initialize(): a handler
+  // family's own checks (a CSRF token, a required login) that an
+  // application's prepare() cannot skip by forgetting to call its base.
+  // False when the reply is already made (a redirect): prepare() and the
+  // method are then skipped. Refusals throw HttpError.
+  virtual bool check_request() { return true; }
   virtual void prepare() {}
   virtual void on_finish() {}
 
