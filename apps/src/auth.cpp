@@ -37,32 +37,26 @@ struct Secret {
   ~Secret() { sodium_memzero(text.data(), text.size()); }
 };
 
+// The hash itself, on the calling thread.
+std::string hash_here(std::string_view password) {
+  ensure_sodium();
+  char out[crypto_pwhash_STRBYTES];
+  if (crypto_pwhash_str(out, password.data(), password.size(), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                        crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+    throw std::runtime_error("crypto_pwhash_str: out of memory");
+  return std::string(out);
+}
 // Verifies against this when the name is unknown, so both cost the same.
 const std::string& dummy_hash() {
-  static const std::string hash = [] {
-    char out[crypto_pwhash_STRBYTES];
-    const char pw[] = "no such user";
-    if (crypto_pwhash_str(out, pw, sizeof pw - 1, crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
-      throw std::runtime_error("crypto_pwhash_str: out of memory");
-    return std::string(out);
-  }();
+  static const std::string hash = hash_here("no such user");
   return hash;
 }
 
 }  // namespace
 
 std::string hash_password(const std::string& password) {
-  ensure_sodium();
   auto secret = std::make_shared<Secret>(password);
-  return offload([secret] {
-    char out[crypto_pwhash_STRBYTES];
-    if (crypto_pwhash_str(out, secret->text.data(), secret->text.size(),
-                          crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
-      throw std::runtime_error("crypto_pwhash_str: out of memory");
-    return std::string(out);
-  });
+  return offload([secret] { return hash_here(secret->text); });
 }
 
 bool verify_password(const std::string& hash, const std::string& password) {
@@ -141,10 +135,26 @@ void LoginThrottle::succeeded(std::string_view client, std::string_view account)
 
 // ---- Users ----
 
-Users::Users(const std::string& sqlite_path)
-    : db_(SqliteDatabase::open(sqlite_path,
-                               "CREATE TABLE IF NOT EXISTS brubeck_users (id INTEGER PRIMARY KEY, "
-                               "name TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL)")) {}
+namespace {
+// The table, then the initial accounts (the script takes no parameters:
+// names are quoted, hashes hold no quote).
+std::string users_script(const Users::Credentials& initial) {
+  std::string script =
+      "CREATE TABLE IF NOT EXISTS brubeck_users (id INTEGER PRIMARY KEY, "
+      "name TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL);";
+  for (const auto& [name, password] : initial) {
+    check_credentials(name, password);
+    std::string quoted = "'";
+    for (char c : name) quoted += c == '\'' ? std::string("''") : std::string(1, c);
+    script += "INSERT INTO brubeck_users (name, password_hash) VALUES (" + quoted + "', '" +
+              hash_here(password) + "') ON CONFLICT DO NOTHING;";
+  }
+  return script;
+}
+}  // namespace
+
+Users::Users(const std::string& sqlite_path, const Credentials& initial)
+    : db_(SqliteDatabase::open(sqlite_path, users_script(initial))) {}
 
 User Users::create(const std::string& name, const std::string& password) {
   check_credentials(name, password);
@@ -182,8 +192,8 @@ void Users::set_password(const std::string& name, const std::string& password) {
   if (r.changes == 0) throw std::invalid_argument("no such user: " + name);
 }
 
-std::shared_ptr<Users> use_users(App& app) {
-  auto users = std::make_shared<Users>(app.config().users_sqlite);
+std::shared_ptr<Users> use_users(App& app, const Users::Credentials& initial) {
+  auto users = std::make_shared<Users>(app.config().users_sqlite, initial);
   app.provide(users);
   return users;
 }

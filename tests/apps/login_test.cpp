@@ -63,8 +63,8 @@ class WhoApi : public ApiHandler {
 class LoginTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    users_ = std::make_shared<Users>(dir_.path() + "/users.db");
-    run_fiber([this] { users_->create("ada", "take-five"); });
+    users_ = std::make_shared<Users>(dir_.path() + "/users.db",
+                                     Users::Credentials{{"ada", "take-five"}, {"o'brien", "pw"}});
     auto sessions = std::make_shared<Sessions>();
     sessions->store = std::make_shared<MemorySessionStore>();
     Services services;
@@ -100,12 +100,17 @@ TEST_F(LoginTest, UsersKeepArgon2idHashesAndVerify) {
     EXPECT_TRUE(hash.starts_with("$argon2id$")) << hash;
     EXPECT_TRUE(verify_password(hash, "secret"));
     EXPECT_FALSE(verify_password(hash, "Secret"));
+    EXPECT_TRUE(users_->verify("o'brien", "pw"));
+    auto bob = users_->create("bob", "bobs");
+    EXPECT_NE(bob.id, ada->id);
+    EXPECT_EQ(users_->verify("bob", "bobs"), bob);
     users_->set_password("ada", "take-six");
     EXPECT_EQ(users_->verify("ada", "take-six"), ada);
     EXPECT_EQ(users_->ensure("ada", "ignored"), ada);
   });
-  // What survives: a new Users on the same file knows ada's new password.
-  Users again(dir_.path() + "/users.db");
+  // What survives: a new Users on the same file knows ada's new password
+  // (an initial account that exists is left as it is).
+  Users again(dir_.path() + "/users.db", {{"ada", "take-five"}});
   run_fiber([&again] { EXPECT_TRUE(again.verify("ada", "take-six")); });
 }
 

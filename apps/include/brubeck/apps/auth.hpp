@@ -20,6 +20,8 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 namespace brubeck {
 
@@ -89,8 +91,11 @@ class LoginThrottle {
 
 class Users {
  public:
-  // Any thread, at start-up: opens (creating) the SQLite file and its table.
-  explicit Users(const std::string& sqlite_path);
+  using Credentials = std::vector<std::pair<std::string, std::string>>;  // name, password
+  // At start-up, on any thread but a shard's (it waits, and hashes the
+  // passwords of `initial` here): opens (creating) the SQLite file and its
+  // table, and creates the `initial` accounts that do not exist yet.
+  explicit Users(const std::string& sqlite_path, const Credentials& initial = {});
 
   // From a fiber. Creates an account; std::invalid_argument for an empty or
   // over-long name or password, or a name already taken.
@@ -114,8 +119,8 @@ class Users {
 std::string hash_password(const std::string& password);
 bool verify_password(const std::string& hash, const std::string& password);
 
-// Opens the users file of the app's configuration (users_sqlite) and
-// provides it (App::provide<Users>).
-std::shared_ptr<Users> use_users(App& app);
+// Opens the users file of the app's configuration (users_sqlite), with the
+// `initial` accounts, and provides it (App::provide<Users>).
+std::shared_ptr<Users> use_users(App& app, const Users::Credentials& initial = {});
 
 }  // namespace brubeck
