@@ -338,6 +338,42 @@ TEST(MemorySessionStore, ExpiredSessionsAreSweptAsOthersAreSaved) {
   EXPECT_EQ(store.size(), 1000u);
 }
 
+// use_sessions builds the store the settings name and provides it.
+TEST(UseSessions, BuildsTheConfiguredStore) {
+  testing::TempDir dir{"brubeck-use-sessions"};
+  auto config_for = [&](std::string store) {
+    Config c;
+    c.cookie_secrets = {"0123456789abcdef0123456789"};
+    c.session_store = std::move(store);
+    c.session_sqlite = dir.path() + "/s.db";
+    c.session_redis = "127.0.0.1:6399";
+    c.session_ttl_s = 600;
+    c.login_url = "/sign-in";
+    return c;
+  };
+  {
+    App app{config_for("memory")};
+    auto sessions = use_sessions(app);
+    EXPECT_EQ(app.services().find<Sessions>(), sessions.get());
+    EXPECT_NE(dynamic_cast<MemorySessionStore*>(sessions->store.get()), nullptr);
+    EXPECT_EQ(sessions->ttl, 600s);
+    EXPECT_EQ(sessions->login_url, "/sign-in");
+  }
+  {
+    App app{config_for("sqlite")};
+    EXPECT_NE(dynamic_cast<SqliteSessionStore*>(use_sessions(app)->store.get()), nullptr);
+  }
+  {
+    App app{config_for("redis")};
+    EXPECT_NE(dynamic_cast<RedisSessionStore*>(use_sessions(app)->store.get()), nullptr);
+  }
+  // Sessions ride in signed cookies: no secret, no sessions.
+  auto no_secret = config_for("memory");
+  no_secret.cookie_secrets.clear();
+  App app{no_secret};
+  EXPECT_THROW(use_sessions(app), std::logic_error);
+}
+
 TEST(SessionIds, AreRandomAndLongEnough) {
   auto a = new_session_id(), b = new_session_id();
   EXPECT_EQ(a.size(), 43u);  // 256 bits, base64url

@@ -1,6 +1,7 @@
 // Brubeck's handler classes. A new handler object serves each request:
-// initialize(), prepare(), the method function (get, post, ...), on_finish(),
-// then render() builds the reply. Method functions not overridden answer 405.
+// initialize(), check_request(), prepare(), the method function (get, post,
+// ...), on_finish(), then render() builds the reply. Method functions not
+// overridden answer 405.
 //
 //   MessageHandler      payload of key/value pairs, rendered as JSON
 //   WebMessageHandler   HTTP: set_body, add_header, get_argument, ...
