@@ -2,13 +2,17 @@
 // private page sends a stranger to the login form, the form needs its CSRF
 // token, a wrong password is refused, the right one opens a session that
 // every shard (fresh connections) and a restarted demo (sessions in SQLite)
-// recognise, and logout ends it for good.
+// recognise, and logout ends it for good. With sessions in Redis, two demo
+// processes (each behind its own Mongrel2, as on two hosts) share them.
 #include <gtest/gtest.h>
 
 #include <map>
+#include <memory>
 #include <string>
+#include <thread>
 
 #include "harness.hpp"
+#include "support/redis_server.hpp"
 
 namespace brubeck::testing {
 namespace {
@@ -64,19 +68,56 @@ class DemoLogin : public ::testing::Test {
     }
     if (HasFailure()) std::cerr << "--- demo output:\n" << demo_.output() << "\n";
   }
-  void start_demo() {
-    demo_.start(binary_path("examples/brubeck_demo"),
-                {"--send-spec", m2_.send_spec(), "--recv-spec", m2_.recv_spec(), "--shards", "2",
-                 "--no-pin", "--cookie-secret", "test-secret-0123456789abcdef", "--session-store",
-                 "sqlite", "--session-sqlite", data_.path() + "/sessions.db", "--users-sqlite",
-                 data_.path() + "/users.db"});
-    wait_for_handler(m2_.http_port(), "/", &demo_);
+  // The demo with sessions in SQLite, or in the Redis at `redis_port`.
+  void start_demo(ChildProcess& demo, int redis_port = 0) { start_demo(demo, m2_, redis_port); }
+  void start_demo(ChildProcess& demo, Mongrel2Server& m2, int redis_port) {
+    // (--log-level debug: each shard logs the requests it takes.)
+    std::vector<std::string> args{"--send-spec",
+                                  m2.send_spec(),
+                                  "--recv-spec",
+                                  m2.recv_spec(),
+                                  "--shards",
+                                  "2",
+                                  "--no-pin",
+                                  "--log-level",
+                                  "debug",
+                                  "--cookie-secret",
+                                  "test-secret-0123456789abcdef",
+                                  "--users-sqlite",
+                                  data_.path() + "/users.db",
+                                  "--session-store",
+                                  redis_port ? "redis" : "sqlite"};
+    if (redis_port)
+      args.insert(args.end(), {"--session-redis", "127.0.0.1:" + std::to_string(redis_port)});
+    else
+      args.insert(args.end(), {"--session-sqlite", data_.path() + "/sessions.db"});
+    demo.start(binary_path("examples/brubeck_demo"), args);
+    // Another process may already answer: wait for this one's own word.
+    auto deadline = std::chrono::steady_clock::now() + 15s;
+    while (demo.output().find("brubeck: serving") == std::string::npos) {
+      ASSERT_TRUE(demo.running()) << demo.output();
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << demo.output();
+      std::this_thread::sleep_for(10ms);
+    }
+    wait_for_handler(m2.http_port(), "/", &demo);
+  }
+  void start_demo() { start_demo(demo_); }
+
+  // Fetches the form, then logs in as the demo user.
+  std::string log_in() {
+    auto form = send("GET", "/login");
+    auto token = form_token(form.body);
+    EXPECT_EQ(
+        send("POST", "/login", "_xsrf=" + form_value(token) + "&name=demo&password=take-five-demo")
+            .status,
+        303);
+    return token;
   }
   // One request on a fresh connection (so the shards take turns), cookies
   // from and to the jar.
   HttpResponse send(const std::string& method, const std::string& path,
-                    const std::string& form = {}) {
-    HttpConnection c(m2_.http_port());
+                    const std::string& form = {}, int port = 0) {
+    HttpConnection c(port ? port : m2_.http_port());
     auto headers = jar_.headers();
     if (!form.empty()) headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
     auto r = c.request(method, path, headers, form);
@@ -140,6 +181,34 @@ TEST_F(DemoLogin, LoginSeeThePrivatePageLogout) {
   // The old cookie, replayed, finds no session.
   jar_.cookies["session"] = session_cookie;
   EXPECT_EQ(send("GET", "/private").status, 302);
+}
+
+TEST_F(DemoLogin, TwoProcessesShareSessionsInRedis) {
+  RedisServer redis;
+  // The SQLite demo of SetUp gives way to two Redis ones, each behind its
+  // own Mongrel2 (two hosts, as a client sees them).
+  EXPECT_EQ(demo_.stop(SIGTERM), 0) << demo_.output();
+  Mongrel2Server other_m2;
+  other_m2.start();
+  ChildProcess other;
+  start_demo(demo_, redis.port());
+  start_demo(other, other_m2, redis.port());
+  log_in();
+  ASSERT_TRUE(jar_.cookies.contains("session"));
+  // The other process knows the session the first one made.
+  auto there = send("GET", "/private", {}, other_m2.http_port());
+  EXPECT_EQ(there.status, 200) << there.body;
+  EXPECT_NE(there.body.find("Hello, <b>demo</b>"), std::string::npos) << there.body;
+  EXPECT_GE(count_of(other.output(), "GET /private started"), 1u) << other.output();
+  // Logging out there ends it here too (the old cookie, replayed here).
+  auto cookie = jar_.cookies["session"];
+  EXPECT_EQ(
+      send("POST", "/logout", "_xsrf=" + form_value(form_token(there.body)), other_m2.http_port())
+          .status,
+      303);
+  jar_.cookies["session"] = cookie;
+  EXPECT_EQ(send("GET", "/private").status, 302);
+  EXPECT_EQ(other.stop(SIGTERM), 0) << other.output();
 }
 
 }  // namespace
