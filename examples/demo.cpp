@@ -1,8 +1,8 @@
 // The demo app that deploy/run serves behind Mongrel2: ports of Brubeck's
 // demo_minimal, demo_urlargs, demo_noclasses, demo_longpolling (its page at
-// /longpoll, its feed at /feed), demo_mustache (/mustache) and demo_autoapi
-// (its page at /todos, its API at /todo/), plus two routes that show the
-// shards at work.
+// /longpoll, its feed at /feed), demo_mustache (/mustache), demo_login
+// (/login, /private) and demo_autoapi (its page at /todos, its API at
+// /todo/), plus routes that show the shards at work.
 #include <brubeck/actors/detail/requester.hpp>
 #include <brubeck/apps/autoapi.hpp>
 #include <brubeck/brubeck.hpp>
@@ -267,6 +267,102 @@ class RedirectHandler : public brubeck::WebMessageHandler {
   }
 };
 
+// --- demo_login: a session, a page only a logged-in user sees ------------
+
+// The demo's one account, created at start-up (README: "Login").
+constexpr const char* kDemoUser = "demo";
+constexpr const char* kDemoPassword = "take-five-demo";
+
+std::string escape_html(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string page(std::string_view title, const std::string& body) {
+  return "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>" + escape_html(title) +
+         "</title></head>\n<body>\n<h1>" + escape_html(title) + "</h1>\n" + body +
+         "</body></html>\n";
+}
+
+// GET shows the form; POST checks the password (argon2id, off the shard's
+// thread), then goes on to ?next= (a local path only) or /private.
+class LoginHandler : public brubeck::PageHandler {
+ public:
+  void get() override { show_form({}); }
+  void post() override {
+    auto outcome = login(get_argument("name"), get_argument("password"));
+    if (outcome) return redirect_local(next(), 303);
+    show_form(outcome.kind == brubeck::LoginOutcome::throttled
+                  ? "Too many failed logins: try again in " +
+                        std::to_string(outcome.retry_after.count()) + " s."
+                  : "Wrong name or password.");
+  }
+
+ private:
+  std::string next() const {
+    auto n = get_argument("next", "/private");
+    return brubeck::is_local_path(n) ? n : "/private";
+  }
+  void show_form(const std::string& error) {
+    std::string body;
+    if (auto user = current_user())
+      body += "<p>You are logged in as <b>" + escape_html(user->name) +
+              "</b>: <a href=\"/private\">private page</a>.</p>\n";
+    if (!error.empty()) body += "<p class=\"error\">" + escape_html(error) + "</p>\n";
+    body += "<form method=\"post\" action=\"/login\">\n" + xsrf_form_html() +
+            "\n<input type=\"hidden\" name=\"next\" value=\"" + escape_html(next()) +
+            "\">\n<label>Name <input name=\"name\" autocomplete=\"username\"></label>\n"
+            "<label>Password <input name=\"password\" type=\"password\" "
+            "autocomplete=\"current-password\"></label>\n"
+            "<button type=\"submit\">Log in</button>\n</form>\n";
+    set_body(page("Log in", body));
+  }
+};
+
+// Only for a logged-in user: anyone else is sent to /login?next=/private.
+class PrivateHandler : public brubeck::PageHandler {
+ public:
+  bool login_required() const override { return true; }
+  void get() override {
+    set_header("Cache-Control", "no-store");
+    set_body(page("Private", "<p>Hello, <b>" + escape_html(current_user()->name) +
+                                 "</b>. Only you see this page.</p>\n"
+                                 "<form method=\"post\" action=\"/logout\">" +
+                                 xsrf_form_html() +
+                                 "<button type=\"submit\">Log out</button></form>\n"));
+  }
+};
+
+// POST only (with the CSRF token): a link elsewhere cannot log a user out.
+class LogoutHandler : public brubeck::PageHandler {
+ public:
+  void post() override {
+    logout();
+    redirect("/login", 303);
+  }
+};
+
 // --- waiting on other things (issue #4) ----------------------------------
 
 // Where the demo's services are (settings demo.redis and demo.pg, declared in
@@ -424,13 +520,20 @@ brubeck::Config demo_settings() {
                               .default_value = std::string(BRUBECK_DEMO_PAGES)});
   c.add_setting<bool>({.name = "demo.faults",
                        .help = "serve /fault/die (kills its shard) and /fault/spin (tests only)"});
+  // Several demos may run side by side (tests): by default nothing on disk.
+  c.session_store = "memory";
+  c.users_sqlite = ":memory:";
   return c;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  brubeck::App app{brubeck::load_config(argc, argv, demo_settings())};
+  auto config = brubeck::load_config(argc, argv, demo_settings());
+  // Sessions need a cookie secret: without one given, a random one for this
+  // process (sessions then end with it).
+  if (config.cookie_secrets.empty()) config.cookie_secrets.push_back(brubeck::new_session_id());
+  brubeck::App app{std::move(config)};
   app.route<IndexHandler>(R"(^/$)");
   app.route<DemoHandler>(R"(^/brubeck$)");
   app.route<NameHandler>(R"(^/class/(\w+)$)").named("class");
@@ -459,6 +562,18 @@ int main(int argc, char** argv) {
   app.route<CookiesHandler>(R"(^/cookies$)");
   app.route<RedirectHandler>(R"(^/redirect$)");
   app.route<StreamHandler>(R"(^/stream$)");
+  // demo_login: sessions and users as configured (deploy/run keeps both in
+  // SQLite files; by default the demo keeps them in memory).
+  try {
+    brubeck::use_sessions(app);
+    brubeck::use_users(app, {{kDemoUser, kDemoPassword}});
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "brubeck_demo: cannot set up sessions and users: %s\n", e.what());
+    return 2;
+  }
+  app.route<LoginHandler>(R"(^/login$)");
+  app.route<PrivateHandler>(R"(^/private$)");
+  app.route<LogoutHandler>(R"(^/logout$)");
   app.route<LaterHandler>(R"(^/later$)");
 
   // deploy/run keeps the notes and todos in a file under the build tree; by default

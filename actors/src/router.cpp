@@ -14,7 +14,7 @@
 
 #include "brubeck/pipeline/codec.hpp"
 #include "brubeck/pipeline/reactor.hpp"
-#include "detail/log_limiter.hpp"
+#include "brubeck/pipeline/log_limiter.hpp"
 #include "detail/loop_actor.hpp"
 #include "detail/loop_thread.hpp"
 #include "detail/messages.hpp"

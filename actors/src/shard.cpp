@@ -20,7 +20,7 @@
 
 #include "brubeck/handlers/dispatch.hpp"
 #include "brubeck/pipeline/codec.hpp"
-#include "detail/log_limiter.hpp"
+#include "brubeck/pipeline/log_limiter.hpp"
 #include "detail/loop_actor.hpp"
 #include "detail/loop_thread.hpp"
 #include "detail/messages.hpp"

@@ -21,7 +21,7 @@
 #include "brubeck/actors/app.hpp"
 #include "brubeck/handlers/handler.hpp"
 #include "brubeck/pipeline/offload.hpp"
-#include "detail/log_limiter.hpp"
+#include "brubeck/pipeline/log_limiter.hpp"
 
 namespace brubeck {
 

@@ -153,6 +153,45 @@ const std::vector<Setting>& framework_settings() {
         &Config::templates_reload,
         {.name = "templates_reload",
          .help = "read a changed template again, checked once a second (development)"}));
+    r.push_back(
+        field<Text>(&Config::session_store, {.name = "session_store",
+                                             .help = "where sessions live (apps: use_sessions)",
+                                             .choices = {"memory", "sqlite", "redis"}}));
+    r.push_back(field<Text>(&Config::session_sqlite,
+                            {.name = "session_sqlite",
+                             .help = "SQLite file of the sessions (session_store = sqlite)"}));
+    r.push_back(field<Text>(&Config::session_redis,
+                            {.name = "session_redis",
+                             .help = "Redis host:port of the sessions (session_store = redis)",
+                             .accepts =
+                                 [](std::string_view s) {
+                                   auto colon = s.rfind(':');
+                                   return colon != std::string_view::npos && colon > 0 &&
+                                          colon + 1 < s.size() &&
+                                          s.find_first_not_of("0123456789", colon + 1) ==
+                                              std::string_view::npos;
+                                 },
+                             .accepts_text = "host:port"}));
+    r.push_back(field<Count>(&Config::session_ttl_s, {.name = "session_ttl_s",
+                                                      .help = "seconds an unchanged session lives",
+                                                      .min = 1,
+                                                      .max = 10ull * 365 * 24 * 3600,
+                                                      .default_text = "1209600 = 14 days"}));
+    r.push_back(field<bool>(
+        &Config::session_secure_cookie,
+        {.name = "session_secure_cookie", .help = "send the session cookie over HTTPS only"}));
+    r.push_back(field<Text>(&Config::login_url,
+                            {.name = "login_url",
+                             .help = "where a page needing a user redirects (with ?next=)",
+                             .accepts =
+                                 [](std::string_view s) {
+                                   return !s.empty() && s[0] == '/' &&
+                                          s.find_first_of("?# \\\t\r\n") == std::string_view::npos;
+                                 },
+                             .accepts_text = "a local path"}));
+    r.push_back(field<Text>(
+        &Config::users_sqlite,
+        {.name = "users_sqlite", .help = "SQLite file of the users (apps: use_users)"}));
     return r;
   }();
   return rows;

@@ -111,6 +111,7 @@ Dispatched dispatch(const RouteTable& routes, const Request& request,
     const auto& route = *match->route;
     bool ok = guarded(*handler, request, [&] {
       handler->initialize();
+      if (!handler->check_request()) return;
       handler->prepare();
       // A method the route does not list is refused before the handler sees it.
       if (route.methods.has(*method))

@@ -149,6 +149,24 @@ int hex_value(char c) noexcept {
 }
 }  // namespace
 
+std::string url_encode(std::string_view s) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    auto b = static_cast<unsigned char>(c);
+    if ((b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~') {
+      out += c;
+    } else {
+      out += '%';
+      out += hex[b >> 4];
+      out += hex[b & 0xF];
+    }
+  }
+  return out;
+}
+
 std::string url_decode(std::string_view s) {
   // Most names and values need no decoding: one copy, no per-byte loop.
   // (A plain loop: find_first_of with a set calls memchr once per byte.)

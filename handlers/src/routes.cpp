@@ -277,19 +277,7 @@ Reverse reverse_of(std::string_view pattern, int groups) {
   return r;
 }
 
-void percent_encode(std::string& out, std::string_view value) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  for (char c : value) {
-    if (ascii_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += c;
-    } else {
-      auto b = static_cast<unsigned char>(c);
-      out += '%';
-      out += hex[b >> 4];
-      out += hex[b & 0xF];
-    }
-  }
-}
+void percent_encode(std::string& out, std::string_view value) { out += url_encode(value); }
 
 re2::StringPiece piece_of(std::string_view s) { return {s.data(), s.size()}; }
 

@@ -9,7 +9,10 @@
 
 #include "brubeck/actors/app.hpp"
 #include "brubeck/actors/ask.hpp"
+#include "brubeck/apps/auth.hpp"
+#include "brubeck/apps/csrf.hpp"
 #include "brubeck/apps/handlers.hpp"
+#include "brubeck/apps/session.hpp"
 #include "brubeck/apps/templates.hpp"
 #include "brubeck/config/config.hpp"
 #include "brubeck/handlers/cookies.hpp"

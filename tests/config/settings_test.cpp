@@ -122,6 +122,23 @@ const std::map<std::string, Sample>& framework_samples() {
        {std::string("/srv/templates"),
         [](const Config& c) { EXPECT_EQ(c.templates, "/srv/templates"); }}},
       {"templates_reload", {true, [](const Config& c) { EXPECT_TRUE(c.templates_reload); }}},
+      {"session_store",
+       {std::string("redis"), [](const Config& c) { EXPECT_EQ(c.session_store, "redis"); }}},
+      {"session_sqlite",
+       {std::string("/srv/s.db"),
+        [](const Config& c) { EXPECT_EQ(c.session_sqlite, "/srv/s.db"); }}},
+      {"session_redis",
+       {std::string("10.0.0.3:6390"),
+        [](const Config& c) { EXPECT_EQ(c.session_redis, "10.0.0.3:6390"); }}},
+      {"session_ttl_s",
+       {std::uint64_t{3600}, [](const Config& c) { EXPECT_EQ(c.session_ttl_s, 3600u); }}},
+      {"session_secure_cookie",
+       {true, [](const Config& c) { EXPECT_TRUE(c.session_secure_cookie); }}},
+      {"login_url",
+       {std::string("/account/login"),
+        [](const Config& c) { EXPECT_EQ(c.login_url, "/account/login"); }}},
+      {"users_sqlite",
+       {std::string("/srv/u.db"), [](const Config& c) { EXPECT_EQ(c.users_sqlite, "/srv/u.db"); }}},
   };
   return samples;
 }
@@ -259,6 +276,23 @@ TEST(Settings, ExampleFileLoadsToTheDefaults) {
   EXPECT_EQ(c.grace, defaults.grace);
   EXPECT_EQ(c.send_specs, defaults.send_specs);
   EXPECT_EQ(c.pin_threads, defaults.pin_threads);
+}
+
+// The login URL is a local path (a redirect target), the session Redis a
+// host:port, the session store one of three.
+TEST(Settings, SessionAndLoginValuesAreChecked) {
+  for (const Strings& bad :
+       {Strings{"--login-url", "https://evil.example/login"}, Strings{"--login-url", "/login?x=1"},
+        Strings{"--login-url", ""}, Strings{"--session-redis", "localhost"},
+        Strings{"--session-redis", "host:port"}, Strings{"--session-store", "files"}}) {
+    Strings args{"prog"};
+    args.insert(args.end(), bad.begin(), bad.end());
+    EXPECT_THROW(parse_config(args, Env{}.fn()), ConfigError) << bad[0] << " " << bad[1];
+  }
+  auto c = parse_config({"prog", "--login-url", "/account/login", "--session-redis", "redis:6380"},
+                        Env{}.fn());
+  EXPECT_EQ(c.login_url, "/account/login");
+  EXPECT_EQ(c.session_redis, "redis:6380");
 }
 
 TEST(Settings, PinningIsOffUnlessAsked) {

@@ -5,6 +5,7 @@
 
 #include <stdexcept>
 
+#include "brubeck/handlers/http_error.hpp"
 #include "brubeck/pipeline/errors.hpp"
 #include "brubeck/pipeline/fiber_hub.hpp"
 #include "handlers/test_support.hpp"
@@ -220,6 +221,42 @@ TEST(Dispatch, DeadlinesAndUnavailableDependencies) {
   }
   EXPECT_EQ(statuses, (std::vector<int>{503, 504, 504}));
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(5));
+}
+
+// check_request() runs after initialize() and before prepare(); false skips
+// prepare() and the method (the reply is already made), an HttpError is its
+// status. on_finish() runs either way.
+class Checked : public WebMessageHandler {
+ public:
+  void initialize() override { trace_ += "i"; }
+  bool check_request() override {
+    trace_ += "c";
+    auto mode = get_argument("check");
+    if (mode == "refuse") throw HttpError(403, "refused");
+    if (mode == "redirect") {
+      redirect("/elsewhere");
+      return false;
+    }
+    return true;
+  }
+  void prepare() override { trace_ += "p"; }
+  void get() override { trace_ += "g"; }
+  void on_finish() override {
+    trace_ += "f";
+    if (status_code() < 400) set_body(trace_);
+  }
+
+ private:
+  std::string trace_;
+};
+
+TEST(Dispatch, CheckRequestRunsBeforePrepareAndCanEndTheRequest) {
+  RouteTable routes({class_route<Checked>("^/c$")});
+  EXPECT_EQ(dispatch(routes, make_request("GET", "/c")).response.body, "icpgf");
+  auto redirected = dispatch(routes, make_request("GET", "/c", "check=redirect")).response;
+  EXPECT_EQ(redirected.status, 302);
+  EXPECT_EQ(redirected.body, "icf");
+  EXPECT_EQ(dispatch(routes, make_request("GET", "/c", "check=refuse")).response.status, 403);
 }
 
 }  // namespace

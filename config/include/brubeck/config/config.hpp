@@ -219,6 +219,18 @@ struct Config {
   // development) a changed file is read again, looked for once a second.
   std::string templates;
   bool templates_reload = false;
+  // Sessions (apps: use_sessions): the store ("memory", "sqlite", "redis"),
+  // its file or server, how long an unchanged session lives, and whether
+  // its cookie is for HTTPS only.
+  std::string session_store = "sqlite";
+  std::string session_sqlite = "brubeck-sessions.db";
+  std::string session_redis = "127.0.0.1:6379";
+  std::size_t session_ttl_s = 14 * 24 * 3600;
+  bool session_secure_cookie = false;
+  // Login (apps: use_users): where pages needing a user send the browser,
+  // and the SQLite file of the users.
+  std::string login_url = "/login";
+  std::string users_sqlite = "brubeck-users.db";
 
   // upload_store, or <mongrel2_chroot>/tmp when only the chroot is set.
   std::string upload_store_path() const;

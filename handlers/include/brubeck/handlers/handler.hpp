@@ -1,6 +1,7 @@
 // Brubeck's handler classes. A new handler object serves each request:
-// initialize(), prepare(), the method function (get, post, ...), on_finish(),
-// then render() builds the reply. Method functions not overridden answer 405.
+// initialize(), check_request(), prepare(), the method function (get, post,
+// ...), on_finish(), then render() builds the reply. Method functions not
+// overridden answer 405.
 //
 //   MessageHandler      payload of key/value pairs, rendered as JSON
 //   WebMessageHandler   HTTP: set_body, set_json, add_header, get_argument, ...
@@ -46,6 +47,12 @@ class MessageHandler {
 
   // Lifecycle hooks, in this order.
   virtual void initialize() {}
+  // Run by the dispatcher after initialize(): a handler
+  // family's own checks (a CSRF token, a required login) that an
+  // application's prepare() cannot skip by forgetting to call its base.
+  // False when the reply is already made (a redirect): prepare() and the
+  // method are then skipped. Refusals throw HttpError.
+  virtual bool check_request() { return true; }
   virtual void prepare() {}
   virtual void on_finish() {}
 

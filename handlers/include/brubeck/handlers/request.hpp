@@ -104,6 +104,9 @@ std::vector<std::pair<std::string, std::string>> parse_query_string(std::string_
 
 // Percent-decoding with '+' as space; invalid escapes are kept literally.
 std::string url_decode(std::string_view s);
+// Percent-encodes every byte but RFC 3986's unreserved ones (letters,
+// digits, "-._~"): safe as a path segment or a query value.
+std::string url_encode(std::string_view s);
 
 bool iequals(std::string_view a, std::string_view b) noexcept;
 
