@@ -273,38 +273,6 @@ class RedirectHandler : public brubeck::WebMessageHandler {
 constexpr const char* kDemoUser = "demo";
 constexpr const char* kDemoPassword = "take-five-demo";
 
-std::string escape_html(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
-std::string page(std::string_view title, const std::string& body) {
-  return "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>" + escape_html(title) +
-         "</title></head>\n<body>\n<h1>" + escape_html(title) + "</h1>\n" + body +
-         "</body></html>\n";
-}
-
 // GET shows the form; POST checks the password (argon2id, off the shard's
 // thread), then goes on to ?next= (a local path only) or /private.
 class LoginHandler : public brubeck::PageHandler {
@@ -324,19 +292,12 @@ class LoginHandler : public brubeck::PageHandler {
     auto n = get_argument("next", "/private");
     return brubeck::is_local_path(n) ? n : "/private";
   }
+  // examples/templates/login.mustache: what the client typed is escaped there.
   void show_form(const std::string& error) {
-    std::string body;
-    if (auto user = current_user())
-      body += "<p>You are logged in as <b>" + escape_html(user->name) +
-              "</b>: <a href=\"/private\">private page</a>.</p>\n";
-    if (!error.empty()) body += "<p class=\"error\">" + escape_html(error) + "</p>\n";
-    body += "<form method=\"post\" action=\"/login\">\n" + xsrf_form_html() +
-            "\n<input type=\"hidden\" name=\"next\" value=\"" + escape_html(next()) +
-            "\">\n<label>Name <input name=\"name\" autocomplete=\"username\"></label>\n"
-            "<label>Password <input name=\"password\" type=\"password\" "
-            "autocomplete=\"current-password\"></label>\n"
-            "<button type=\"submit\">Log in</button>\n</form>\n";
-    set_body(page("Log in", body));
+    nlohmann::json context = {{"xsrf_form", xsrf_form_html()}, {"next", next()}};
+    if (!error.empty()) context["error"] = error;
+    if (auto user = current_user()) context["user"] = {{"name", user->name}};
+    render("login", context);
   }
 };
 
@@ -346,15 +307,10 @@ class PrivateHandler : public brubeck::PageHandler {
   bool login_required() const override { return true; }
   void get() override {
     set_header("Cache-Control", "no-store");
-    set_body(page("Private", "<p>Hello, <b>" + escape_html(current_user()->name) +
-                                 "</b>. Only you see this page.</p>\n"
-                                 "<form method=\"post\" action=\"/logout\">" +
-                                 xsrf_form_html() +
-                                 "<button type=\"submit\">Log out</button></form>\n"));
+    render("private", {{"name", current_user()->name}, {"xsrf_form", xsrf_form_html()}});
   }
 };
 
-// POST only (with the CSRF token): a link elsewhere cannot log a user out.
 class LogoutHandler : public brubeck::PageHandler {
  public:
   void post() override {

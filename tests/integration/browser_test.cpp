@@ -24,5 +24,12 @@ TEST(Browser, MustachePageEscapesTheNameAndTheMissingPageIsTemplated) {
   server.expect_clean_stop();
 }
 
+// demo_login: a wrong then the right password, the private page, log out.
+TEST(Browser, LoginWrongThenRightPasswordPrivatePageLogout) {
+  DemoServer server({.args = {"--cookie-secret", "browser-test-secret-0123456789"}});
+  expect_browser_script_passes(server, "login");
+  server.expect_clean_stop();
+}
+
 }  // namespace
 }  // namespace brubeck::testing

@@ -91,7 +91,7 @@ class DemoLogin : public ::testing::Test {
       args.insert(args.end(), {"--session-redis", "127.0.0.1:" + std::to_string(redis_port)});
     else
       args.insert(args.end(), {"--session-sqlite", data_.path() + "/sessions.db"});
-    demo.start(binary_path("examples/brubeck_demo"), args);
+    demo.start(binary_path("examples/brubeck_demo"), args, demo_options({}));
     // Another process may already answer: wait for this one's own word.
     auto deadline = std::chrono::steady_clock::now() + 15s;
     while (demo.output().find("brubeck: serving") == std::string::npos) {
