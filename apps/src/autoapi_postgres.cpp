@@ -44,7 +44,8 @@ Record record_of(const Model& model, const PgResult& result, std::size_t r) {
 // "{1,2,3}": the ids as one bigint[] parameter.
 std::string id_array(const std::vector<ItemId>& ids) {
   std::string out = "{";
-  for (std::size_t i = 0; i < ids.size(); ++i) out += detail::cat(i ? "," : "", std::to_string(ids[i]));
+  for (std::size_t i = 0; i < ids.size(); ++i)
+    out += detail::cat(i ? "," : "", std::to_string(ids[i]));
   return out + "}";
 }
 
@@ -91,19 +92,10 @@ std::vector<Record> PostgresQueryset::create(const std::vector<Record>& records)
   }
   auto result =
       PgPool::for_this_shard(conninfo_, pool_size_).query(sql + " RETURNING \"id\"", params);
-  // The identity rises in the order of VALUES; RETURNING promises no order.
   std::vector<ItemId> ids;
   for (std::size_t r = 0; r < result.rows(); ++r)
     ids.push_back(Model::from_text(Field::integer("id"), *result.get(r, 0)).get<ItemId>());
-  std::sort(ids.begin(), ids.end());
-  std::vector<Record> out;
-  for (std::size_t i = 0; i < records.size(); ++i) {
-    Record rec = Record::object();
-    rec["id"] = ids.at(i);
-    for (const auto& f : model().fields()) rec[f.name] = records[i][f.name];
-    out.push_back(std::move(rec));
-  }
-  return out;
+  return detail::created_records(model(), records, std::move(ids));
 }
 
 std::vector<std::optional<Record>> PostgresQueryset::read(const std::vector<ItemId>& ids) {

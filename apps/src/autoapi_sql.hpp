@@ -2,8 +2,10 @@
 // column lists, so both spell a model's table the same way; and cat().
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "brubeck/apps/autoapi.hpp"
 
@@ -46,6 +48,21 @@ std::string sql_create_table(const Model& model, const std::string& table,
     if (f.options.required) sql += " NOT NULL";
   }
   return sql + ")";
+}
+
+// The records an INSERT ... RETURNING "id" made: ids rise in the order of
+// VALUES, but RETURNING promises no order, so they are sorted first.
+inline std::vector<Record> created_records(const Model& model, const std::vector<Record>& records,
+                                           std::vector<ItemId> ids) {
+  std::sort(ids.begin(), ids.end());
+  std::vector<Record> out;
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    Record rec = Record::object();
+    rec["id"] = ids.at(i);
+    for (const auto& f : model.fields()) rec[f.name] = records[i][f.name];
+    out.push_back(std::move(rec));
+  }
+  return out;
 }
 
 }  // namespace brubeck::detail

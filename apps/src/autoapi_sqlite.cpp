@@ -111,18 +111,9 @@ std::vector<Record> SqliteQueryset::create(const std::vector<Record>& records) {
     for (const auto& f : model().fields()) params.push_back(to_sqlite(f, records[i][f.name]));
   }
   auto result = db_->query(sql + " RETURNING \"id\"", std::move(params));
-  // RETURNING's order is unspecified; the ids rise in the order of VALUES.
   std::vector<ItemId> ids;
   for (const auto& row : result.rows) ids.push_back(std::get<std::int64_t>(row[0]));
-  std::sort(ids.begin(), ids.end());
-  std::vector<Record> out;
-  for (std::size_t i = 0; i < records.size(); ++i) {
-    Record rec = Record::object();
-    rec["id"] = ids.at(i);
-    for (const auto& f : model().fields()) rec[f.name] = records[i][f.name];
-    out.push_back(std::move(rec));
-  }
-  return out;
+  return detail::created_records(model(), records, std::move(ids));
 }
 
 std::vector<std::optional<Record>> SqliteQueryset::read(const std::vector<ItemId>& ids) {
