@@ -13,8 +13,8 @@
 #include <zmq.hpp>
 
 #include "brubeck/pipeline/codec.hpp"
-#include "brubeck/pipeline/reactor.hpp"
 #include "brubeck/pipeline/log_limiter.hpp"
+#include "brubeck/pipeline/reactor.hpp"
 #include "detail/loop_actor.hpp"
 #include "detail/loop_thread.hpp"
 #include "detail/messages.hpp"

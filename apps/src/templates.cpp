@@ -20,8 +20,8 @@
 
 #include "brubeck/actors/app.hpp"
 #include "brubeck/handlers/handler.hpp"
-#include "brubeck/pipeline/offload.hpp"
 #include "brubeck/pipeline/log_limiter.hpp"
+#include "brubeck/pipeline/offload.hpp"
 
 namespace brubeck {
 
