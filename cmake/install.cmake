@@ -81,3 +81,19 @@ file(RELATIVE_PATH BRUBECK_PC_TO_PREFIX /${CMAKE_INSTALL_LIBDIR}/pkgconfig /)
 string(REGEX REPLACE "/$" "" BRUBECK_PC_TO_PREFIX "${BRUBECK_PC_TO_PREFIX}")
 configure_file(${PROJECT_SOURCE_DIR}/cmake/brubeck.pc.in ${PROJECT_BINARY_DIR}/brubeck.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/brubeck.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+
+# `brubeck new NAME`: the tool and the starter project it copies.
+configure_file(${PROJECT_SOURCE_DIR}/scaffold/brubeck.in ${PROJECT_BINARY_DIR}/brubeck @ONLY)
+install(PROGRAMS ${PROJECT_BINARY_DIR}/brubeck DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/scaffold/project/
+  DESTINATION ${CMAKE_INSTALL_DATADIR}/brubeck/scaffold USE_SOURCE_PERMISSIONS)
+
+# What `cmake --install` needs built: the libraries alone, not the tests
+# (deploy/test's package stage builds this target in a fresh tree).
+add_custom_target(brubeck_package)
+foreach(_t IN LISTS BRUBECK_INSTALL_TARGETS)
+  get_target_property(_type ${_t} TYPE)
+  if(_type STREQUAL "STATIC_LIBRARY")
+    add_dependencies(brubeck_package ${_t})
+  endif()
+endforeach()
