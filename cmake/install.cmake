@@ -33,6 +33,14 @@ endif()
 foreach(_t IN LISTS BRUBECK_INSTALL_TARGETS)
   string(REGEX REPLACE "^brubeck_" "" _export_name ${_t})
   set_target_properties(${_t} PROPERTIES EXPORT_NAME ${_export_name})
+  # A layer that links brubeck_warnings PRIVATE without $<BUILD_INTERFACE:>
+  # leaves $<LINK_ONLY:brubeck_warnings> in its interface (static library),
+  # which the export refuses: drop it here rather than fail.
+  get_target_property(_links ${_t} INTERFACE_LINK_LIBRARIES)
+  if(_links)
+    list(FILTER _links EXCLUDE REGEX "^\\$<LINK_ONLY:brubeck_warnings>$")
+    set_target_properties(${_t} PROPERTIES INTERFACE_LINK_LIBRARIES "${_links}")
+  endif()
 endforeach()
 install(TARGETS ${BRUBECK_INSTALL_TARGETS} EXPORT brubeckTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
