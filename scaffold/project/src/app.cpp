@@ -12,7 +12,8 @@ class HomeHandler : public brubeck::PageHandler {
   void get() override {
     int visits = session().get("visits", 0).get<int>() + 1;
     session()["visits"] = visits;
-    render("home", {{"app", "@NAME@"}, {"name", get_argument("name", "world")}, {"visits", visits}});
+    render("home",
+           {{"app", "@NAME@"}, {"name", get_argument("name", "world")}, {"visits", visits}});
   }
 };
 

@@ -1,8 +1,8 @@
 // The app's handlers tested in process with brubeck's testing kit: the
 // requests go through the real routes, templates and session store, without
 // Mongrel2.
-#include <brubeck/testing.hpp>
 #include <gtest/gtest.h>
+#include <brubeck/testing.hpp>
 
 #include "app.hpp"
 
