@@ -1,7 +1,8 @@
 // The AutoAPI's HTTP side: statuses, headers and JSON bodies of every route,
-// through the real dispatcher and route table, over a MemoryQueryset (the
+// through the testing kit's client (the real dispatcher and route table on
+// a fiber of a real reactor), over a MemoryQueryset (the
 // stores themselves are covered by autoapi_queryset_test.cpp), and once over
-// SQLite on a fiber of a real reactor.
+// SQLite.
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -10,11 +11,9 @@
 
 #include <brubeck/apps/autoapi.hpp>
 #include <brubeck/drivers/sqlite.hpp>
-#include <brubeck/handlers/dispatch.hpp>
 #include <brubeck/handlers/http_error.hpp>
+#include <brubeck/testing.hpp>
 
-#include "handlers/test_support.hpp"
-#include "support/fiber_runner.hpp"
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
 
@@ -22,6 +21,8 @@ namespace brubeck {
 namespace {
 
 using Json = nlohmann::ordered_json;
+using testing::TestClient;
+using testing::TestResponse;
 
 Model todo_model() {
   return Model("todo", {Field::string("text", {.required = true, .max_length = 10}),
@@ -31,21 +32,17 @@ Model todo_model() {
 
 class AutoApiRest : public ::testing::Test {
  protected:
-  Response call(std::string method, std::string path, std::string body = {}, std::string query = {},
-                std::string type = "application/json") {
-    return dispatch(routes_,
-                    testing::make_request(std::move(method), std::move(path), std::move(query),
-                                          {{"content-type", type}}, "HTTP/1.1", std::move(body)))
-        .response;
+  TestResponse call(const std::string& method, const std::string& path, std::string body = {},
+                    const std::string& query = {}, std::string type = "application/json") {
+    return client_.request(method, query.empty() ? path : path + "?" + query, std::move(body),
+                           {{"content-type", std::move(type)}});
   }
-  static Json json(const Response& r) { return Json::parse(r.body); }
-  static std::string header(const Response& r, std::string_view name) {
-    for (const auto& [k, v] : r.headers)
-      if (iequals(k, name)) return v;
-    return "<none>";
+  static Json json(const TestResponse& r) { return Json::parse(r.body); }
+  static std::string header(const TestResponse& r, std::string_view name) {
+    return r.find_header(name).value_or("<none>");
   }
 
-  RouteTable routes_{autoapi_routes(std::make_shared<MemoryQueryset>(todo_model()),
+  TestClient client_{autoapi_routes(std::make_shared<MemoryQueryset>(todo_model()),
                                     {.default_limit = 2, .max_limit = 5})};
 };
 
@@ -235,17 +232,15 @@ TEST(AutoApiModel, RefusesBadDeclarations) {
 }
 
 TEST(AutoApiPrepare, RunsBeforeEveryMethodAndCanRefuse) {
-  RouteTable routes(autoapi_routes(std::make_shared<MemoryQueryset>(todo_model()),
+  TestClient client(autoapi_routes(std::make_shared<MemoryQueryset>(todo_model()),
                                    {.prepare = [](WebMessageHandler& h) {
                                      if (h.request().header_or("authorization", "") != "Token t")
                                        throw HttpError(401);
                                    }}));
-  auto refused = dispatch(routes, testing::make_request("GET", "/todo/")).response;
+  auto refused = client.get("/todo/");
   EXPECT_EQ(refused.status, 401);
   EXPECT_EQ(refused.body, R"({"error":"Unauthorized"})");
-  auto allowed =
-      dispatch(routes, testing::make_request("GET", "/todo/", {}, {{"authorization", "Token t"}}))
-          .response;
+  auto allowed = client.get("/todo/", {{"authorization", "Token t"}});
   EXPECT_EQ(allowed.status, 200);
   EXPECT_EQ(allowed.body, "[]");
 }
@@ -255,39 +250,31 @@ TEST(AutoApiRedisDown, IsA503) {
   testing::RedisServer redis;
   const auto port = static_cast<std::uint16_t>(redis.port());
   redis.stop();
-  RouteTable routes(
+  TestClient client(
       autoapi_routes(std::make_shared<RedisQueryset>("127.0.0.1", port, todo_model())));
-  testing::run_fiber([&] {
-    auto r = dispatch(routes, testing::make_request("GET", "/todo/1")).response;
-    EXPECT_EQ(r.status, 503);
-    EXPECT_EQ(r.body, R"({"error":"Service Unavailable"})");
-  });
+  auto r = client.get("/todo/1");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.body, R"({"error":"Service Unavailable"})");
 }
 
 // The same routes over SQLite, from a fiber, with a base path: what the demo does.
 TEST(AutoApiSqlite, RoundTripThroughTheRoutes) {
   testing::TempDir dir("brubeck-autoapi-rest");
   auto db = SqliteDatabase::open(dir.path() + "/todos.db");
-  RouteTable routes(
+  TestClient client(
       autoapi_routes(std::make_shared<SqliteQueryset>(db, todo_model()), {.base = "/api/"}));
-  auto call = [&](std::string method, std::string path, std::string body = {}) {
-    return dispatch(routes, testing::make_request(std::move(method), std::move(path), {},
-                                                  {{"content-type", "application/json"}},
-                                                  "HTTP/1.1", std::move(body)))
-        .response;
+  auto call = [&](const std::string& method, const std::string& path, std::string body = {}) {
+    return client.request(method, path, std::move(body), {{"content-type", "application/json"}});
   };
-  testing::run_fiber([&] {
-    auto r = call("POST", "/api/todo/", R"({"text":"sqlite"})");
-    EXPECT_EQ(r.status, 201);
-    EXPECT_EQ(r.headers.front().second, "/api/todo/1");
-    EXPECT_EQ(call("PATCH", "/api/todo/1", R"({"done":true})").body,
-              R"({"id":1,"text":"sqlite","done":true,"order":0})");
-    EXPECT_EQ(call("GET", "/api/todo/").body,
-              R"([{"id":1,"text":"sqlite","done":true,"order":0}])");
-    EXPECT_EQ(call("DELETE", "/api/todo/1").status, 204);
-    EXPECT_EQ(call("GET", "/api/todo/1").status, 404);
-    EXPECT_EQ(call("GET", "/todo/").status, 404);  // only under the base
-  });
+  auto r = call("POST", "/api/todo/", R"({"text":"sqlite"})");
+  EXPECT_EQ(r.status, 201);
+  EXPECT_EQ(r.headers.front().second, "/api/todo/1");
+  EXPECT_EQ(call("PATCH", "/api/todo/1", R"({"done":true})").body,
+            R"({"id":1,"text":"sqlite","done":true,"order":0})");
+  EXPECT_EQ(call("GET", "/api/todo/").body, R"([{"id":1,"text":"sqlite","done":true,"order":0}])");
+  EXPECT_EQ(call("DELETE", "/api/todo/1").status, 204);
+  EXPECT_EQ(call("GET", "/api/todo/1").status, 404);
+  EXPECT_EQ(call("GET", "/todo/").status, 404);  // only under the base
 }
 
 }  // namespace

@@ -4,15 +4,15 @@
 #include <gtest/gtest.h>
 
 #include <brubeck/brubeck.hpp>
+#include <brubeck/testing.hpp>
 
 #include <string>
-
-#include "apps/browser.hpp"
 
 namespace brubeck {
 namespace {
 
-using testing::Browser;
+using testing::TestClient;
+using testing::TestResponse;
 
 class FormPage : public PageHandler {
  public:
@@ -36,13 +36,23 @@ class Api : public ApiHandler {
 
 class CsrfTest : public ::testing::Test {
  protected:
-  HandlerSettings settings_;
-  RouteTable routes_{{class_route<FormPage>("^/form$"), class_route<Api>("^/api$"),
-                      class_route<NoCheckPage>("^/nocheck$")}};
+  CsrfTest() {
+    app_.route<FormPage>("^/form$").route<Api>("^/api$").route<NoCheckPage>("^/nocheck$");
+  }
+  // A request as a browser's form would send it: urlencoded, with `header`
+  // besides (a token header) when given.
+  static TestResponse send(TestClient& client, const std::string& method,
+                           const std::string& body = {},
+                           std::pair<std::string, std::string> header = {}) {
+    testing::Fields headers{{"content-type", "application/x-www-form-urlencoded"}};
+    if (!header.first.empty()) headers.push_back(std::move(header));
+    return client.request(method, "/form", body, headers);
+  }
+  App app_;
 };
 
 TEST_F(CsrfTest, APageGetsAMaskedTokenAndItsCookieOnce) {
-  Browser b{routes_, settings_};
+  TestClient b(app_);
   auto r = b.get("/form");
   int cookies = 0;
   for (const auto& [k, v] : r.headers)
@@ -59,44 +69,46 @@ TEST_F(CsrfTest, APageGetsAMaskedTokenAndItsCookieOnce) {
   // Masked afresh each time, both standing for the cookie's secret.
   EXPECT_NE(first, second);
   EXPECT_TRUE(first.starts_with("2|"));
-  EXPECT_TRUE(xsrf_matches(b.cookies["_xsrf"], first));
-  EXPECT_TRUE(xsrf_matches(b.cookies["_xsrf"], second));
+  EXPECT_TRUE(xsrf_matches(b.xsrf_token(), first));
+  EXPECT_TRUE(xsrf_matches(b.xsrf_token(), second));
   EXPECT_TRUE(html.starts_with(R"(<input type="hidden" name="_xsrf" value="2|)")) << html;
   // With the cookie already there, no new one.
   auto again = b.get("/form");
   for (const auto& [k, v] : again.headers) EXPECT_FALSE(k == "Set-Cookie") << v;
   // The token in the form is accepted.
-  EXPECT_EQ(b.request("POST", "/form", {}, "_xsrf=" + url_encode(first)).body, "posted");
+  EXPECT_EQ(send(b, "POST", "_xsrf=" + url_encode(first)).body, "posted");
 }
 
 TEST_F(CsrfTest, UnsafeMethodsWithoutTheRightTokenAre403) {
-  Browser b{routes_, settings_};
+  TestClient b(app_);
   b.get("/form");
-  const auto cookie = b.cookies["_xsrf"];
+  const auto cookie = b.xsrf_token();
+  ASSERT_FALSE(cookie.empty());
   for (const char* method : {"POST", "PUT", "PATCH", "DELETE"}) {
     SCOPED_TRACE(method);
-    EXPECT_EQ(b.request(method, "/form").status, 403);                // no token
-    EXPECT_EQ(b.request(method, "/form", {}, "_xsrf=").status, 403);  // empty
-    EXPECT_EQ(b.request(method, "/form", {}, "_xsrf=" + new_xsrf_secret()).status, 403);
-    EXPECT_EQ(b.request(method, "/form", {}, {}, {"x-xsrftoken", "2|zz|zz"}).status, 403);
-    EXPECT_EQ(b.request(method, "/form", {}, {}, {"x-xsrftoken", cookie}).status, 200);
-    EXPECT_EQ(b.request(method, "/form", {}, {}, {"x-csrftoken", cookie}).status, 200);
+    EXPECT_EQ(send(b, method).status, 403);            // no token
+    EXPECT_EQ(send(b, method, "_xsrf=").status, 403);  // empty
+    EXPECT_EQ(send(b, method, "_xsrf=" + new_xsrf_secret()).status, 403);
+    EXPECT_EQ(send(b, method, {}, {"x-xsrftoken", "2|zz|zz"}).status, 403);
+    EXPECT_EQ(send(b, method, {}, {"x-xsrftoken", cookie}).status, 200);
+    EXPECT_EQ(send(b, method, {}, {"x-csrftoken", cookie}).status, 200);
   }
-  EXPECT_EQ(b.request("POST", "/form", {}, "_xsrf=" + cookie).body, "posted");
+  EXPECT_EQ(send(b, "POST", "_xsrf=" + cookie).body, "posted");
   // The right token without its cookie: another site cannot set the cookie.
-  Browser stranger{routes_, settings_};
-  EXPECT_EQ(stranger.request("POST", "/form", {}, "_xsrf=" + cookie).status, 403);
+  TestClient stranger(app_);
+  EXPECT_EQ(send(stranger, "POST", "_xsrf=" + cookie).status, 403);
   // A cookie that is not a token never matches, not even itself.
-  stranger.cookies["_xsrf"] = "not-a-token";
-  EXPECT_EQ(stranger.request("POST", "/form", {}, {}, {"x-xsrftoken", "not-a-token"}).status, 403);
+  stranger.cookies().set("_xsrf", "not-a-token");
+  EXPECT_EQ(send(stranger, "POST", {}, {"x-xsrftoken", "not-a-token"}).status, 403);
 }
 
 TEST_F(CsrfTest, ApisAndPagesThatOptOutAreNotChecked) {
-  Browser b{routes_, settings_};
-  auto r = b.request("POST", "/api");
+  TestClient b(app_);
+  const testing::Fields form{{"content-type", "application/x-www-form-urlencoded"}};
+  auto r = b.post("/api", {}, form);
   EXPECT_EQ(r.status, 200);
   EXPECT_NE(r.body.find("\"ok\":true"), std::string::npos);
-  EXPECT_EQ(b.request("POST", "/nocheck").body, "posted");
+  EXPECT_EQ(b.post("/nocheck", {}, form).body, "posted");
 }
 
 TEST(Xsrf, TokensAndMethods) {

@@ -5,19 +5,21 @@
 #include <gtest/gtest.h>
 
 #include <brubeck/brubeck.hpp>
+#include <brubeck/testing.hpp>
 
 #include <memory>
 #include <string>
 
-#include "apps/browser.hpp"
+#include "support/fiber_runner.hpp"
 #include "support/process.hpp"
 
 namespace brubeck {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::Browser;
 using testing::run_fiber;
+using testing::TestClient;
+using testing::TestResponse;
 
 class LoginPage : public PageHandler {
  public:
@@ -67,21 +69,35 @@ class LoginTest : public ::testing::Test {
                                      Users::Credentials{{"ada", "take-five"}, {"o'brien", "pw"}});
     auto sessions = std::make_shared<Sessions>();
     sessions->store = std::make_shared<MemorySessionStore>();
-    Services services;
-    services.provide(sessions);
-    services.provide(users_);
-    settings_.cookie_signer =
-        std::make_shared<CookieSigner>(std::vector<std::string>{"0123456789abcdef0123456789"});
-    settings_.services = std::make_shared<const Services>(std::move(services));
+    Config config;
+    config.cookie_secrets = {"0123456789abcdef0123456789"};
+    app_ = std::make_unique<App>(config);
+    app_->route<LoginPage>("^/login$")
+        .route<LogoutPage>("^/logout$")
+        .route<PrivatePage>("^/private$")
+        .route<WhoApi>("^/api/who$")
+        .route<OpenPage>("^/open$")
+        .route<LoginRequired<OpenPage>>("^/marked$");
+    app_->provide(sessions);
+    app_->provide(users_);
+  }
+
+  // A client from `address`, as a browser there would be.
+  TestClient browser(std::string address = "10.0.0.1") {
+    return TestClient(*app_, {.remote_addr = std::move(address)});
+  }
+
+  // A form POST carrying the page's CSRF token, as a browser submitting the
+  // login form it was served would.
+  static TestResponse submit(TestClient& b, const std::string& path, testing::Fields form) {
+    if (b.xsrf_token().empty()) b.get("/login");  // the form's page sets the cookie
+    form.emplace_back("_xsrf", b.xsrf_token());
+    return b.post_form(path, form);
   }
 
   testing::TempDir dir_{"brubeck-users"};
   std::shared_ptr<Users> users_;
-  HandlerSettings settings_;
-  RouteTable routes_{{class_route<LoginPage>("^/login$"), class_route<LogoutPage>("^/logout$"),
-                      class_route<PrivatePage>("^/private$"), class_route<WhoApi>("^/api/who$"),
-                      class_route<OpenPage>("^/open$"),
-                      class_route<LoginRequired<OpenPage>>("^/marked$")}};
+  std::unique_ptr<App> app_;
 };
 
 TEST_F(LoginTest, UsersKeepArgon2idHashesAndVerify) {
@@ -132,39 +148,42 @@ TEST_F(LoginTest, HashingLeavesTheFibersThreadFree) {
 }
 
 TEST_F(LoginTest, APageNeedingAUserRedirectsToTheLoginWithNext) {
-  Browser b{routes_, settings_};
+  auto b = browser();
   auto r = b.get("/private");
   EXPECT_EQ(r.status, 302);
-  EXPECT_EQ(testing::header_of(r, "Location"), "/login?next=%2Fprivate");
-  r = b.get("/private", "tab=2&x=%2F");
+  EXPECT_EQ(r.header("Location"), "/login?next=%2Fprivate");
+  r = b.get("/private?tab=2&x=%2F");
   EXPECT_EQ(r.status, 302);
-  EXPECT_EQ(testing::header_of(r, "Location"), "/login?next=%2Fprivate%3Ftab%3D2%26x%3D%252F");
+  EXPECT_EQ(r.header("Location"), "/login?next=%2Fprivate%3Ftab%3D2%26x%3D%252F");
   // A form sent without a user is refused, not redirected.
-  EXPECT_EQ(b.post_form("/private", "a=1").status, 403);
+  EXPECT_EQ(submit(b, "/private", {{"a", "1"}}).status, 403);
   // A route marked with LoginRequired<> needs a user; the class alone not.
   EXPECT_EQ(b.get("/open").body, "nobody");
   EXPECT_EQ(b.get("/marked").status, 302);
 }
 
 TEST_F(LoginTest, AnApiNeedingAUserAnswers401) {
-  Browser b{routes_, settings_};
+  auto b = browser();
   auto r = b.get("/api/who");
   EXPECT_EQ(r.status, 401);
   EXPECT_NE(r.body.find("\"error\":\"login required\""), std::string::npos) << r.body;
 }
 
 TEST_F(LoginTest, LoginRegeneratesTheSessionAndLogoutEndsIt) {
-  Browser b{routes_, settings_};
-  EXPECT_EQ(b.post_form("/login", "name=ada&password=wrong").body, "wrong");
+  auto b = browser();
+  EXPECT_EQ(submit(b, "/login", {{"name", "ada"}, {"password", "wrong"}}).body, "wrong");
   // The wrong attempt made no session; plant one, as a fixation attack would.
-  Browser attacker{routes_, settings_};
-  attacker.cookies["session"] = settings_.cookie_signer->sign("session", new_session_id());
-  b.cookies["session"] = attacker.cookies["session"];
-  auto r = b.post_form("/login", "name=ada&password=take-five&next=/private");
+  EXPECT_FALSE(b.cookies().contains("session"));
+  auto attacker = browser();
+  attacker.cookies().set(
+      "session", app_->handler_settings()->cookie_signer->sign("session", new_session_id()));
+  const auto planted = attacker.cookies().value("session");
+  b.cookies().set("session", planted);
+  auto r = submit(b, "/login", {{"name", "ada"}, {"password", "take-five"}, {"next", "/private"}});
   EXPECT_EQ(r.status, 303);
-  EXPECT_EQ(testing::header_of(r, "Location"), "/private");
-  ASSERT_TRUE(b.cookies.contains("session"));
-  EXPECT_NE(b.cookies["session"], attacker.cookies["session"]);
+  EXPECT_EQ(r.header("Location"), "/private");
+  ASSERT_TRUE(b.cookies().contains("session"));
+  EXPECT_NE(b.cookies().value("session"), planted);
   EXPECT_EQ(b.get("/private").body, "hello ada");
   EXPECT_EQ(b.get("/open").body, "ada");
   EXPECT_EQ(attacker.get("/open").body, "nobody");  // the planted id got nothing
@@ -172,41 +191,45 @@ TEST_F(LoginTest, LoginRegeneratesTheSessionAndLogoutEndsIt) {
   // The API sees the user on safe requests; an unsafe one needs the token
   // header besides the cookie.
   EXPECT_NE(b.get("/api/who").body.find("\"user\":\"ada\""), std::string::npos);
-  EXPECT_EQ(b.request("POST", "/api/who").status, 401);
-  auto with_header = b.request("POST", "/api/who", {}, {}, {"x-xsrftoken", b.token()});
+  const testing::Fields form{{"content-type", "application/x-www-form-urlencoded"}};
+  EXPECT_EQ(b.post("/api/who", {}, form).status, 401);
+  auto with_header = b.post("/api/who", {}, {form[0], {"x-xsrftoken", b.xsrf_token()}});
   EXPECT_EQ(with_header.status, 200);
 
-  auto logged_in_cookie = b.cookies["session"];
-  EXPECT_EQ(b.post_form("/logout", "").status, 303);
-  EXPECT_FALSE(b.cookies.contains("session"));
+  auto logged_in_cookie = b.cookies().value("session");
+  EXPECT_EQ(submit(b, "/logout", {}).status, 303);
+  EXPECT_FALSE(b.cookies().contains("session"));
   EXPECT_EQ(b.get("/private").status, 302);
   // The old cookie, replayed, is worth nothing: the session is gone.
-  b.cookies["session"] = logged_in_cookie;
+  b.cookies().set("session", logged_in_cookie);
   EXPECT_EQ(b.get("/private").status, 302);
 }
 
 TEST_F(LoginTest, FailedLoginsThrottleTheGuesserOnlyOnThatAccount) {
-  Browser guesser{routes_, settings_, "10.0.0.66"};
-  Browser owner{routes_, settings_, "10.0.0.7"};
-  run_fiber([this] { users_->create("bob", "bobs-password"); });
+  auto guesser = browser("10.0.0.66");
+  auto owner = browser("10.0.0.7");
+  guesser.run([this] { users_->create("bob", "bobs-password"); });
   const auto per_pair = users_->throttle().limits().per_pair;
   for (unsigned i = 0; i < per_pair; ++i)
-    EXPECT_EQ(guesser.post_form("/login", "name=ada&password=guess" + std::to_string(i)).body,
-              "wrong");
+    EXPECT_EQ(
+        submit(guesser, "/login", {{"name", "ada"}, {"password", "guess" + std::to_string(i)}})
+            .body,
+        "wrong");
   // Now even the right password is refused to that client, on that account.
-  auto r = guesser.post_form("/login", "name=ada&password=take-five");
+  auto r = submit(guesser, "/login", {{"name", "ada"}, {"password", "take-five"}});
   EXPECT_EQ(r.status, 429);
   EXPECT_EQ(r.body, "throttled");
   bool has_retry_after = false;
   for (const auto& [k, v] : r.headers)
     if (k == "Retry-After") has_retry_after = std::stoi(v) > 0;
   EXPECT_TRUE(has_retry_after);
-  EXPECT_FALSE(guesser.cookies.contains("session"));
+  EXPECT_FALSE(guesser.cookies().contains("session"));
   // The account's owner, from another address, is not locked out.
-  EXPECT_EQ(owner.post_form("/login", "name=ada&password=take-five").status, 303);
+  EXPECT_EQ(submit(owner, "/login", {{"name", "ada"}, {"password", "take-five"}}).status, 303);
   EXPECT_EQ(owner.get("/private").body, "hello ada");
   // And the guesser may still log into another account it knows.
-  EXPECT_EQ(guesser.post_form("/login", "name=bob&password=bobs-password").status, 303);
+  EXPECT_EQ(submit(guesser, "/login", {{"name", "bob"}, {"password", "bobs-password"}}).status,
+            303);
 }
 
 TEST(LoginThrottle, LimitsAClientOverAllAccounts) {

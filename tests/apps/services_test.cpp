@@ -4,9 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <brubeck/brubeck.hpp>
-#include <brubeck/handlers/dispatch.hpp>
-
-#include "handlers/test_support.hpp"
+#include <brubeck/testing.hpp>
 
 namespace brubeck {
 namespace {
@@ -26,23 +24,23 @@ class OptionalHandler : public WebMessageHandler {
 };
 
 TEST(Services, ProvidedServiceReachesTheHandler) {
-  Services services;
-  services.provide(std::make_shared<Greeting>(Greeting{"first"}));
-  services.provide(std::make_shared<Greeting>(Greeting{"take five"}));  // replaces
-  HandlerSettings settings;
-  settings.services = std::make_shared<const Services>(std::move(services));
-  RouteTable routes({class_route<GreetingHandler>("^/g$"), class_route<OptionalHandler>("^/o$")});
-  auto r = dispatch(routes, testing::make_request("GET", "/g"), settings);
-  EXPECT_EQ(r.response.status, 200);
-  EXPECT_EQ(r.response.body, "take five");
-  EXPECT_EQ(dispatch(routes, testing::make_request("GET", "/o"), settings).response.body, "found");
+  App app;
+  app.route<GreetingHandler>("^/g$").route<OptionalHandler>("^/o$");
+  app.provide(std::make_shared<Greeting>(Greeting{"first"}));
+  app.provide(std::make_shared<Greeting>(Greeting{"take five"}));  // replaces
+  testing::TestClient client(app);
+  auto r = client.get("/g");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "take five");
+  EXPECT_EQ(client.get("/o").body, "found");
 }
 
 TEST(Services, MissingServiceIsA500) {
-  RouteTable routes({class_route<GreetingHandler>("^/g$"), class_route<OptionalHandler>("^/o$")});
-  HandlerSettings settings;
-  EXPECT_EQ(dispatch(routes, testing::make_request("GET", "/g"), settings).response.status, 500);
-  EXPECT_EQ(dispatch(routes, testing::make_request("GET", "/o"), settings).response.body, "none");
+  App app;
+  app.route<GreetingHandler>("^/g$").route<OptionalHandler>("^/o$");
+  testing::TestClient client(app);
+  EXPECT_EQ(client.get("/g").status, 500);
+  EXPECT_EQ(client.get("/o").body, "none");
 }
 
 TEST(Services, AppKeepsWhatItWasGiven) {

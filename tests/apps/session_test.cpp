@@ -1,10 +1,11 @@
 // Sessions: one typed suite run against every store (memory, a real SQLite
 // file, a real redis-server), first on the store itself, then through
-// PageHandlers and dispatch, from fibers of a real reactor as on a shard.
+// PageHandlers, through the testing kit's client (dispatch on fibers of a
+// real reactor, as on a shard).
 #include <gtest/gtest.h>
 
 #include <brubeck/brubeck.hpp>
-#include <brubeck/handlers/dispatch.hpp>
+#include <brubeck/testing.hpp>
 
 #include <atomic>
 #include <memory>
@@ -12,7 +13,6 @@
 #include <thread>
 #include <vector>
 
-#include "handlers/test_support.hpp"
 #include "support/fiber_runner.hpp"
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
@@ -24,6 +24,8 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 using testing::run_fiber;
+using testing::TestClient;
+using testing::TestResponse;
 
 // ---- the stores under test ----
 
@@ -76,16 +78,16 @@ class SessionStoreTest : public ::testing::Test {
   }
 
   // A handler setting: the store, a cookie signer, and the Sessions service.
-  HandlerSettings settings(std::chrono::seconds ttl = std::chrono::hours(1)) {
+  std::shared_ptr<HandlerSettings> settings(std::chrono::seconds ttl = std::chrono::hours(1)) {
     auto sessions = std::make_shared<Sessions>();
     sessions->store = store_;
     sessions->ttl = ttl;
     Services services;
     services.provide(sessions);
-    HandlerSettings s;
-    s.cookie_signer =
+    auto s = std::make_shared<HandlerSettings>();
+    s->cookie_signer =
         std::make_shared<CookieSigner>(std::vector<std::string>{"0123456789abcdef0123456789"});
-    s.services = std::make_shared<const Services>(std::move(services));
+    s->services = std::make_shared<const Services>(std::move(services));
     return s;
   }
 
@@ -194,42 +196,36 @@ class DestroyPage : public PageHandler {
   void get() override { session().destroy(); }
 };
 
-RouteTable session_routes() {
-  return RouteTable({class_route<CountPage>("^/count$"), class_route<ReadPage>("^/read$"),
-                     class_route<RegeneratePage>("^/regenerate$"),
-                     class_route<DestroyPage>("^/destroy$")});
+std::vector<RouteSpec> session_routes() {
+  return {class_route<CountPage>("^/count$"), class_route<ReadPage>("^/read$"),
+          class_route<RegeneratePage>("^/regenerate$"), class_route<DestroyPage>("^/destroy$")};
 }
 
 // The value of the Set-Cookie line for `name` ("" when none was sent), and
 // the whole line.
-std::string set_cookie_line(const Response& r, std::string_view name) {
+std::string set_cookie_line(const TestResponse& r, std::string_view name) {
   for (const auto& [k, v] : r.headers)
     if (k == "Set-Cookie" && v.starts_with(std::string(name) + "=")) return v;
   return {};
 }
-std::string set_cookie_value(const Response& r, std::string_view name) {
+std::string set_cookie_value(const TestResponse& r, std::string_view name) {
   auto line = set_cookie_line(r, name);
   if (line.empty()) return {};
   auto start = name.size() + 1;
   return line.substr(start, line.find(';') - start);
 }
 
-Response get(const RouteTable& routes, const HandlerSettings& settings, std::string path,
-             std::string cookie = {}) {
-  Response out;
-  run_fiber([&] {
-    auto request = cookie.empty()
-                       ? testing::make_request("GET", path)
-                       : testing::make_request("GET", path, {}, {{"cookie", "session=" + cookie}});
-    out = dispatch(routes, request, settings).response;
-  });
-  return out;
+// A GET carrying `cookie` as the session cookie, or no cookie at all.
+TestResponse get(TestClient& client, const std::string& path, const std::string& cookie = {}) {
+  client.cookies().clear();
+  if (!cookie.empty()) client.cookies().set("session", cookie);
+  return client.get(path);
 }
 
 TYPED_TEST(SessionStoreTest, TheCookieCarriesTheSessionAcrossRequests) {
   auto settings = this->settings(2h);
-  auto routes = session_routes();
-  auto first = get(routes, settings, "/count");
+  TestClient client(session_routes(), settings);
+  auto first = get(client, "/count");
   EXPECT_EQ(first.body, "1");
   auto line = set_cookie_line(first, "session");
   EXPECT_NE(line.find("HttpOnly"), std::string::npos) << line;
@@ -237,10 +233,10 @@ TYPED_TEST(SessionStoreTest, TheCookieCarriesTheSessionAcrossRequests) {
   EXPECT_NE(line.find("Max-Age=7200"), std::string::npos) << line;
   auto cookie = set_cookie_value(first, "session");
   ASSERT_FALSE(cookie.empty());
-  EXPECT_EQ(get(routes, settings, "/count", cookie).body, "2");
-  EXPECT_EQ(get(routes, settings, "/read", cookie).body, "2 stored");
+  EXPECT_EQ(get(client, "/count", cookie).body, "2");
+  EXPECT_EQ(get(client, "/read", cookie).body, "2 stored");
   // The store holds the session under a hash of its id, never the id.
-  std::string id = *settings.cookie_signer->verify("session", cookie, 1h);
+  std::string id = *settings->cookie_signer->verify("session", cookie, 1h);
   run_fiber([&] {
     EXPECT_EQ(this->store_->load(id), std::nullopt);
     EXPECT_EQ(this->store_->load(session_store_key(id)), (json{{"n", 2}}));
@@ -249,61 +245,61 @@ TYPED_TEST(SessionStoreTest, TheCookieCarriesTheSessionAcrossRequests) {
 
 TYPED_TEST(SessionStoreTest, AnUnchangedSessionIsNotSavedAndSetsNoCookie) {
   auto settings = this->settings();
-  auto routes = session_routes();
-  auto fresh = get(routes, settings, "/read");
+  TestClient client(session_routes(), settings);
+  auto fresh = get(client, "/read");
   EXPECT_EQ(fresh.body, "0 new");
   EXPECT_EQ(set_cookie_line(fresh, "session"), "");
-  auto cookie = set_cookie_value(get(routes, settings, "/count"), "session");
-  auto read = get(routes, settings, "/read", cookie);
+  auto cookie = set_cookie_value(get(client, "/count"), "session");
+  auto read = get(client, "/read", cookie);
   EXPECT_EQ(read.body, "1 stored");
   EXPECT_EQ(set_cookie_line(read, "session"), "");
 }
 
 TYPED_TEST(SessionStoreTest, TamperedUnknownOrExpiredCookiesAreAFreshSession) {
   auto settings = this->settings();
-  auto routes = session_routes();
-  auto cookie = set_cookie_value(get(routes, settings, "/count"), "session");
-  ASSERT_EQ(get(routes, settings, "/read", cookie).body, "1 stored");
+  TestClient client(session_routes(), settings);
+  auto cookie = set_cookie_value(get(client, "/count"), "session");
+  ASSERT_EQ(get(client, "/read", cookie).body, "1 stored");
   // One character of the signature changed.
   auto tampered = cookie;
   tampered.back() = tampered.back() == '0' ? '1' : '0';
-  EXPECT_EQ(get(routes, settings, "/read", tampered).body, "0 new");
+  EXPECT_EQ(get(client, "/read", tampered).body, "0 new");
   // Signed properly, but no session of that id exists.
-  auto unknown = settings.cookie_signer->sign("session", new_session_id());
-  EXPECT_EQ(get(routes, settings, "/read", unknown).body, "0 new");
+  auto unknown = settings->cookie_signer->sign("session", new_session_id());
+  EXPECT_EQ(get(client, "/read", unknown).body, "0 new");
   // Signed, but older than the session's lifetime.
-  auto old_id = *settings.cookie_signer->verify("session", cookie, 1h);
+  auto old_id = *settings->cookie_signer->verify("session", cookie, 1h);
   auto expired =
-      settings.cookie_signer->sign("session", old_id, std::chrono::system_clock::now() - 2h);
-  EXPECT_EQ(get(routes, settings, "/read", expired).body, "0 new");
+      settings->cookie_signer->sign("session", old_id, std::chrono::system_clock::now() - 2h);
+  EXPECT_EQ(get(client, "/read", expired).body, "0 new");
   // A fresh session from a bad cookie starts over under a new id.
-  auto again = get(routes, settings, "/count", tampered);
+  auto again = get(client, "/count", tampered);
   EXPECT_EQ(again.body, "1");
-  auto new_id = *settings.cookie_signer->verify("session", set_cookie_value(again, "session"), 1h);
+  auto new_id = *settings->cookie_signer->verify("session", set_cookie_value(again, "session"), 1h);
   EXPECT_NE(new_id, old_id);
 }
 
 TYPED_TEST(SessionStoreTest, RegenerateMovesTheDataToANewIdAndDestroysTheOld) {
   auto settings = this->settings();
-  auto routes = session_routes();
-  auto old_cookie = set_cookie_value(get(routes, settings, "/count"), "session");
-  auto regenerated = get(routes, settings, "/regenerate", old_cookie);
+  TestClient client(session_routes(), settings);
+  auto old_cookie = set_cookie_value(get(client, "/count"), "session");
+  auto regenerated = get(client, "/regenerate", old_cookie);
   auto new_cookie = set_cookie_value(regenerated, "session");
   ASSERT_FALSE(new_cookie.empty());
-  EXPECT_NE(*settings.cookie_signer->verify("session", new_cookie, 1h),
-            *settings.cookie_signer->verify("session", old_cookie, 1h));
-  EXPECT_EQ(get(routes, settings, "/read", new_cookie).body, "1 stored");
-  EXPECT_EQ(get(routes, settings, "/read", old_cookie).body, "0 new");
+  EXPECT_NE(*settings->cookie_signer->verify("session", new_cookie, 1h),
+            *settings->cookie_signer->verify("session", old_cookie, 1h));
+  EXPECT_EQ(get(client, "/read", new_cookie).body, "1 stored");
+  EXPECT_EQ(get(client, "/read", old_cookie).body, "0 new");
 }
 
 TYPED_TEST(SessionStoreTest, DestroyForgetsTheSessionAndItsCookie) {
   auto settings = this->settings();
-  auto routes = session_routes();
-  auto cookie = set_cookie_value(get(routes, settings, "/count"), "session");
-  auto destroyed = get(routes, settings, "/destroy", cookie);
+  TestClient client(session_routes(), settings);
+  auto cookie = set_cookie_value(get(client, "/count"), "session");
+  auto destroyed = get(client, "/destroy", cookie);
   auto line = set_cookie_line(destroyed, "session");
   EXPECT_NE(line.find("Max-Age=0"), std::string::npos) << line;
-  EXPECT_EQ(get(routes, settings, "/read", cookie).body, "0 new");
+  EXPECT_EQ(get(client, "/read", cookie).body, "0 new");
 }
 
 // ---- memory store: one object, every shard's thread at once ----

@@ -8,7 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include <brubeck/brubeck.hpp>
-#include <brubeck/handlers/dispatch.hpp>
+#include <brubeck/testing.hpp>
 
 #include <atomic>
 #include <filesystem>
@@ -16,7 +16,6 @@
 #include <sstream>
 #include <thread>
 
-#include "handlers/test_support.hpp"
 #include "support/fiber_runner.hpp"
 
 namespace brubeck {
@@ -166,18 +165,23 @@ class Page : public PageHandler {
   }
 };
 
-std::string header_of(const Response& r, std::string_view name) {
+using testing::TestClient;
+
+// The header named exactly `name` ("" when none).
+std::string header_of(const testing::TestResponse& r, std::string_view name) {
   for (const auto& [k, v] : r.headers)
     if (k == name) return v;
   return {};
 }
 
-HandlerSettings settings_with(const std::shared_ptr<Templates>& t) {
-  HandlerSettings settings;
+std::shared_ptr<HandlerSettings> settings_with(const std::shared_ptr<Templates>& t) {
+  auto settings = std::make_shared<HandlerSettings>();
   Services services;
   services.provide(t);
-  settings.services = std::make_shared<const Services>(std::move(services));
-  settings.error_page = [t](WebMessageHandler& h, int status) { render_error_page(*t, h, status); };
+  settings->services = std::make_shared<const Services>(std::move(services));
+  settings->error_page = [t](WebMessageHandler& h, int status) {
+    render_error_page(*t, h, status);
+  };
   return settings;
 }
 
@@ -185,23 +189,23 @@ TEST(Templates, PageHandlerRendersHtml) {
   TemplateFolder dir;
   dir.write("hello", "<p>Take five, {{name}}!</p>");
   auto settings = settings_with(Templates::load(dir.path()));
-  RouteTable routes({class_route<Page>("^/page$")});
-  auto r = dispatch(routes, testing::make_request("GET", "/page", "name=%3Cb%3E"), settings);
-  EXPECT_EQ(r.response.status, 200);
-  EXPECT_EQ(r.response.body, "<p>Take five, &lt;b&gt;!</p>");
-  EXPECT_EQ(header_of(r.response, "Content-Type"), "text/html; charset=utf-8");
+  TestClient client({class_route<Page>("^/page$")}, settings);
+  auto r = client.get("/page?name=%3Cb%3E");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "<p>Take five, &lt;b&gt;!</p>");
+  EXPECT_EQ(header_of(r, "Content-Type"), "text/html; charset=utf-8");
 }
 
 TEST(Templates, MissingTemplateIsA500WithOneLogLine) {
   TemplateFolder dir;
   dir.write("hello", "hi");
   auto settings = settings_with(Templates::load(dir.path()));
-  RouteTable routes({class_route<Page>("^/page$")});
+  TestClient client({class_route<Page>("^/page$")}, settings);
   LogCapture log;
   for (int i = 0; i < 5; ++i) {
-    auto r = dispatch(routes, testing::make_request("GET", "/page", "t=nope"), settings);
-    EXPECT_EQ(r.response.status, 500);
-    EXPECT_EQ(r.response.body.find("nope"), std::string::npos) << "internals shown to the client";
+    auto r = client.get("/page?t=nope");
+    EXPECT_EQ(r.status, 500);
+    EXPECT_EQ(r.body.find("nope"), std::string::npos) << "internals shown to the client";
   }
   // Five failures within a second: one line, naming the template.
   EXPECT_EQ(log.lines_with("no template 'nope'"), 1u) << log.text();
@@ -213,19 +217,19 @@ TEST(Templates, ErrorPagesComeFromTheFolder) {
   dir.write("errors/404", "<h1>{{status}} {{reason}}</h1><p>{{path}}</p>");
   dir.write("errors/500", "<h1>oops {{status}}</h1>");
   auto settings = settings_with(Templates::load(dir.path()));
-  RouteTable routes({class_route<Page>("^/page$")});
-  auto r = dispatch(routes, testing::make_request("GET", "/nowhere<x>"), settings);
-  EXPECT_EQ(r.response.status, 404);
-  EXPECT_EQ(r.response.body, "<h1>404 Not Found</h1><p>/nowhere&lt;x&gt;</p>");
-  EXPECT_EQ(header_of(r.response, "Content-Type"), "text/html; charset=utf-8");
+  TestClient client({class_route<Page>("^/page$")}, settings);
+  auto r = client.get("/nowhere<x>");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.body, "<h1>404 Not Found</h1><p>/nowhere&lt;x&gt;</p>");
+  EXPECT_EQ(header_of(r, "Content-Type"), "text/html; charset=utf-8");
   // A missing template is answered by errors/500.
-  r = dispatch(routes, testing::make_request("GET", "/page", "t=nope"), settings);
-  EXPECT_EQ(r.response.status, 500);
-  EXPECT_EQ(r.response.body, "<h1>oops 500</h1>");
+  r = client.get("/page?t=nope");
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.body, "<h1>oops 500</h1>");
   // No errors/405: the built-in text.
-  r = dispatch(routes, testing::make_request("POST", "/page"), settings);
-  EXPECT_EQ(r.response.status, 405);
-  EXPECT_EQ(header_of(r.response, "Content-Type"), "text/plain; charset=utf-8");
+  r = client.post("/page");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(header_of(r, "Content-Type"), "text/plain; charset=utf-8");
 }
 
 TEST(Templates, ReloadsAChangedFolderInDevelopmentMode) {
@@ -251,23 +255,23 @@ TEST(Templates, ABrokenReloadIsA500NamingFileAndPositionUntilFixed) {
   auto t =
       Templates::load(dir.path(), {.reload = true, .check_interval = std::chrono::milliseconds(0)});
   auto settings = settings_with(t);
-  RouteTable routes({class_route<Page>("^/page$")});
+  TestClient client({class_route<Page>("^/page$")}, settings);
   LogCapture log;
   dir.write("part", "ok\n{{#a}}");
-  auto r = dispatch(routes, testing::make_request("GET", "/page", "t=part"), settings);
-  EXPECT_EQ(r.response.status, 500);
+  auto r = client.get("/page?t=part");
+  EXPECT_EQ(r.status, 500);
   EXPECT_EQ(log.lines_with("part.mustache:2:1: Unclosed section \"a\""), 2u)
       << "one line at reload, one at render:\n"
       << log.text();
   // A page including it is broken too, and says through which partial.
-  r = dispatch(routes, testing::make_request("GET", "/page", "t=hello"), settings);
-  EXPECT_EQ(r.response.status, 500);
+  r = client.get("/page?t=hello");
+  EXPECT_EQ(r.status, 500);
   EXPECT_EQ(log.lines_with("hello.mustache:1:16: partial 'part' does not compile"), 1u)
       << log.text();
   dir.write("part", "fixed");
-  r = dispatch(routes, testing::make_request("GET", "/page", "t=hello&name=x"), settings);
-  EXPECT_EQ(r.response.status, 200);
-  EXPECT_EQ(r.response.body, "<p>x</p>fixed");
+  r = client.get("/page?t=hello&name=x");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "<p>x</p>fixed");
 }
 
 TEST(Templates, NoReloadWhenOffOrBeforeTheInterval) {

@@ -1,19 +1,22 @@
+// Dispatch as a client sees it: routing, 404/405/OPTIONS/HEAD, the
+// lifecycle, errors and deadlines, through the testing kit's client (which
+// runs dispatch on a fiber, as a shard does).
 #include "brubeck/handlers/dispatch.hpp"
 
+#include <brubeck/testing.hpp>
+
 #include <gtest/gtest.h>
-#include <simdjson.h>
 
 #include <stdexcept>
 
 #include "brubeck/handlers/http_error.hpp"
 #include "brubeck/pipeline/errors.hpp"
 #include "brubeck/pipeline/fiber_hub.hpp"
-#include "handlers/test_support.hpp"
 
 namespace brubeck {
 namespace {
 
-using testing::make_request;
+using testing::TestClient;
 
 class TakeFive : public WebMessageHandler {
  public:
@@ -53,7 +56,7 @@ class Payload : public JSONMessageHandler {
   }
 };
 
-RouteTable demo_routes() {
+std::vector<RouteSpec> demo_routes() {
   std::vector<RouteSpec> specs;
   specs.push_back(class_route<TakeFive>(R"(^/brubeck$)"));
   specs.push_back(class_route<Words>(R"(^/w/(\w+)/(\w+)$)"));
@@ -65,104 +68,92 @@ RouteTable demo_routes() {
         h.set_body("Take five, " + std::string(h.get_url_arg("name")) + "!");
       }));
   specs.push_back(class_route<TakeFive>(R"(^/brubeck)"));  // shadowed for exact path
-  return RouteTable(std::move(specs));
-}
-
-std::string header(const Response& r, std::string_view name) {
-  for (const auto& [k, v] : r.headers)
-    if (iequals(k, name)) return v;
-  return {};
+  return specs;
 }
 
 TEST(Dispatch, ClassHandlerWithArgument) {
-  auto routes = demo_routes();
-  auto d = dispatch(routes, make_request("GET", "/brubeck", "name=ada"));
-  EXPECT_EQ(d.response.status, 200);
-  EXPECT_EQ(d.response.body, "Take five, ada!");
-  d = dispatch(routes, make_request("GET", "/brubeck"));
-  EXPECT_EQ(d.response.body, "Take five, dude!");
+  TestClient client(demo_routes());
+  auto r = client.get("/brubeck?name=ada");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "Take five, ada!");
+  r = client.get("/brubeck");
+  EXPECT_EQ(r.body, "Take five, dude!");
 }
 
 TEST(Dispatch, UnknownPathIs404) {
-  auto routes = demo_routes();
-  auto d = dispatch(routes, make_request("GET", "/nope"));
-  EXPECT_EQ(d.response.status, 404);
+  TestClient client(demo_routes());
+  EXPECT_EQ(client.get("/nope").status, 404);
 }
 
 TEST(Dispatch, MissingMethodIs405WithAllow) {
-  auto routes = demo_routes();
-  auto d = dispatch(routes, make_request("POST", "/brubeck"));
-  EXPECT_EQ(d.response.status, 405);
-  EXPECT_EQ(header(d.response, "Allow"), "GET, HEAD, OPTIONS");
-  EXPECT_EQ(d.response.body, "405 Method Not Allowed\n");
-  d = dispatch(routes, make_request("DELETE", "/w/a/b"));
-  EXPECT_EQ(header(d.response, "Allow"), "GET, HEAD, POST, OPTIONS");
-  d = dispatch(routes, make_request("BREW", "/brubeck"));
-  EXPECT_EQ(d.response.status, 405);
+  TestClient client(demo_routes());
+  auto r = client.post("/brubeck");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.header("Allow"), "GET, HEAD, OPTIONS");
+  EXPECT_EQ(r.body, "405 Method Not Allowed\n");
+  r = client.delete_("/w/a/b");
+  EXPECT_EQ(r.header("Allow"), "GET, HEAD, POST, OPTIONS");
+  r = client.request("BREW", "/brubeck");
+  EXPECT_EQ(r.status, 405);
 }
 
 TEST(Dispatch, OptionsAnsweredByDefault) {
-  auto routes = demo_routes();
-  auto d = dispatch(routes, make_request("OPTIONS", "/w/a/b"));
-  EXPECT_EQ(d.response.status, 204);
-  EXPECT_EQ(header(d.response, "Allow"), "GET, HEAD, POST, OPTIONS");
+  TestClient client(demo_routes());
+  auto r = client.options("/w/a/b");
+  EXPECT_EQ(r.status, 204);
+  EXPECT_EQ(r.header("Allow"), "GET, HEAD, POST, OPTIONS");
 }
 
 TEST(Dispatch, HeadRunsGetWithoutBody) {
-  auto routes = demo_routes();
-  auto d = dispatch(routes, make_request("HEAD", "/brubeck", "name=x"));
-  EXPECT_EQ(d.response.status, 200);
-  EXPECT_FALSE(d.include_body);
-  std::string out;
-  d.response.serialize(out, d.include_body);
-  EXPECT_NE(out.find("Content-Length: 13\r\n"), std::string::npos);
-  EXPECT_EQ(out.substr(out.size() - 4), "\r\n\r\n");
+  TestClient client(demo_routes());
+  auto r = client.head("/brubeck?name=x");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "");
+  EXPECT_NE(r.raw.find("Content-Length: 13\r\n"), std::string::npos);
+  EXPECT_EQ(r.raw.substr(r.raw.size() - 4), "\r\n\r\n");
 }
 
 TEST(Dispatch, PositionalAndNamedGroups) {
-  auto routes = demo_routes();
-  EXPECT_EQ(dispatch(routes, make_request("GET", "/w/take/five")).response.body, "take|five");
-  EXPECT_EQ(dispatch(routes, make_request("POST", "/w/a/b")).response.status, 201);
-  auto d = dispatch(routes, make_request("GET", "/fun/ada"));
-  EXPECT_EQ(d.response.body, "Take five, ada!");
-  d = dispatch(routes, make_request("POST", "/fun/ada"));
-  EXPECT_EQ(d.response.status, 405);
-  EXPECT_EQ(header(d.response, "Allow"), "GET, HEAD, OPTIONS");
+  TestClient client(demo_routes());
+  EXPECT_EQ(client.get("/w/take/five").body, "take|five");
+  EXPECT_EQ(client.post("/w/a/b").status, 201);
+  auto r = client.get("/fun/ada");
+  EXPECT_EQ(r.body, "Take five, ada!");
+  r = client.post("/fun/ada");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.header("Allow"), "GET, HEAD, OPTIONS");
 }
 
 TEST(Dispatch, FirstMatchWinsAndMatchIsAnchoredAtStart) {
-  auto routes = demo_routes();
+  TestClient client(demo_routes());
   // "/brubeckish" skips the exact route and hits the prefix one.
-  EXPECT_EQ(dispatch(routes, make_request("GET", "/brubeckish")).response.status, 200);
-  EXPECT_EQ(dispatch(routes, make_request("GET", "/x/brubeck")).response.status, 404);
+  EXPECT_EQ(client.get("/brubeckish").status, 200);
+  EXPECT_EQ(client.get("/x/brubeck").status, 404);
 }
 
 TEST(Dispatch, ExceptionBecomes500) {
-  auto routes = demo_routes();
-  auto d = dispatch(routes, make_request("GET", "/boom"));
-  EXPECT_EQ(d.response.status, 500);
-  EXPECT_EQ(d.response.body, "500 Internal Server Error\n");
+  TestClient client(demo_routes());
+  auto r = client.get("/boom");
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.body, "500 Internal Server Error\n");
 }
 
 TEST(Dispatch, LifecycleOrder) {
-  auto routes = demo_routes();
-  EXPECT_EQ(dispatch(routes, make_request("GET", "/life")).response.body, "ipgf");
+  TestClient client(demo_routes());
+  EXPECT_EQ(client.get("/life").body, "ipgf");
 }
 
 TEST(Dispatch, JsonHandlerPayload) {
-  auto routes = demo_routes();
-  auto d = dispatch(routes, make_request("GET", "/json", "name=a%22b"));
-  EXPECT_EQ(header(d.response, "Content-Type"), "application/json");
-  simdjson::dom::parser parser;
-  auto doc = parser.parse(d.response.body);
-  ASSERT_FALSE(doc.error()) << d.response.body;
-  EXPECT_EQ(int64_t(doc["status_code"]), 200);
-  EXPECT_EQ(std::string_view(doc["status_msg"]), "OK");
-  EXPECT_EQ(std::string_view(doc["message"]), "Take five, a\"b!");
-  EXPECT_EQ(int64_t(doc["n"]), 3);
-  EXPECT_GT(int64_t(doc["timestamp"]), 1'600'000'000'000);
-  EXPECT_EQ(d.response.body.rfind("{\"status_code\":200,\"status_msg\":\"OK\",\"message\":", 0),
-            0u);
+  TestClient client(demo_routes());
+  auto r = client.get("/json?name=a%22b");
+  EXPECT_EQ(r.header("Content-Type"), "application/json");
+  auto doc = r.json();
+  EXPECT_EQ(doc["status_code"], 200);
+  EXPECT_EQ(doc["status_msg"], "OK");
+  EXPECT_EQ(doc["message"], "Take five, a\"b!");
+  EXPECT_EQ(doc["n"], 3);
+  EXPECT_GT(doc["timestamp"].get<std::int64_t>(), 1'600'000'000'000);
+  EXPECT_EQ(r.body.rfind("{\"status_code\":200,\"status_msg\":\"OK\",\"message\":", 0), 0u);
 }
 
 TEST(Routes, BadPatternIsRejectedWithItsName) {
@@ -203,23 +194,14 @@ TEST(Dispatch, DeadlinesAndUnavailableDependencies) {
   }));
   specs.push_back(function_route(R"(^/down$)", {Method::get},
                                  [](WebMessageHandler&) { throw Unavailable("redis is down"); }));
-  RouteTable routes(std::move(specs));
-  HandlerSettings settings;
-  settings.request_timeout = std::chrono::milliseconds(30);
+  auto settings = std::make_shared<HandlerSettings>();
+  settings->request_timeout = std::chrono::milliseconds(30);
+  TestClient client(std::move(specs), settings);
 
-  FiberHub hub;
-  std::vector<int> statuses;
   auto start = Clock::now();
-  for (auto path : {"/slow", "/slow-default", "/down"})
-    hub.spawn([&, path] {
-      statuses.push_back(dispatch(routes, make_request("GET", path), settings).response.status);
-    });
-  auto limit = Clock::now() + std::chrono::seconds(10);
-  while (hub.live() > 0 && Clock::now() < limit) {
-    hub.fire_timers();
-    hub.run_ready();
-  }
-  EXPECT_EQ(statuses, (std::vector<int>{503, 504, 504}));
+  EXPECT_EQ(client.get("/slow").status, 504);
+  EXPECT_EQ(client.get("/slow-default").status, 504);
+  EXPECT_EQ(client.get("/down").status, 503);
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(5));
 }
 
@@ -251,12 +233,12 @@ class Checked : public WebMessageHandler {
 };
 
 TEST(Dispatch, CheckRequestRunsBeforePrepareAndCanEndTheRequest) {
-  RouteTable routes({class_route<Checked>("^/c$")});
-  EXPECT_EQ(dispatch(routes, make_request("GET", "/c")).response.body, "icpgf");
-  auto redirected = dispatch(routes, make_request("GET", "/c", "check=redirect")).response;
+  TestClient client({class_route<Checked>("^/c$")});
+  EXPECT_EQ(client.get("/c").body, "icpgf");
+  auto redirected = client.get("/c?check=redirect");
   EXPECT_EQ(redirected.status, 302);
   EXPECT_EQ(redirected.body, "icf");
-  EXPECT_EQ(dispatch(routes, make_request("GET", "/c", "check=refuse")).response.status, 403);
+  EXPECT_EQ(client.get("/c?check=refuse").status, 403);
 }
 
 }  // namespace

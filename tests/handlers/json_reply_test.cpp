@@ -1,22 +1,18 @@
 // JSON replies: set_json writes any nlohmann value with invalid UTF-8
 // replaced (never sent raw), and the payload is a JSON object that
 // add_to_payload and payload() fill alike, rendered as Brubeck's was.
+#include <brubeck/testing.hpp>
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
-#include "brubeck/handlers/dispatch.hpp"
 #include "brubeck/handlers/handler.hpp"
-#include "handlers/test_support.hpp"
 
 namespace brubeck {
 namespace {
 
-std::string header_of(const Response& r, std::string_view name) {
-  for (const auto& [k, v] : r.headers)
-    if (k == name) return v;
-  return {};
-}
+using testing::TestClient;
 
 class Reply : public WebMessageHandler {
  public:
@@ -33,15 +29,15 @@ class Reply : public WebMessageHandler {
 };
 
 TEST(JsonReply, SetJsonReplacesInvalidUtf8AndSetsTheType) {
-  RouteTable routes({class_route<Reply>("^/r$")});
-  auto r = dispatch(routes, testing::make_request("GET", "/r"));
-  EXPECT_EQ(r.response.status, 200);
-  EXPECT_EQ(header_of(r.response, "Content-Type"), "application/json");
+  TestClient client({class_route<Reply>("^/r$")});
+  auto r = client.get("/r");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.raw.find("\r\nContent-Type: application/json\r\n"), std::string::npos) << r.raw;
   // nlohmann::json's objects are sorted by key.
-  EXPECT_EQ(r.response.body,
+  EXPECT_EQ(r.body,
             "{\"big\":18446744073709551615,\"list\":[1,\"two\",{}],\"n\":-3,"
             "\"name\":\"caf\xef\xbf\xbd \\\"q\\\"\\n\",\"none\":null,\"ok\":true,\"x\":1.5}");
-  EXPECT_FALSE(nlohmann::json::parse(r.response.body).is_discarded());
+  EXPECT_FALSE(r.json().is_discarded());
 }
 
 class Payload : public JSONMessageHandler {
@@ -56,13 +52,13 @@ class Payload : public JSONMessageHandler {
 };
 
 TEST(JsonReply, PayloadKeepsOrderAndRendersAsBefore) {
-  RouteTable routes({class_route<Payload>("^/p$")});
-  auto r = dispatch(routes, testing::make_request("GET", "/p"));
-  EXPECT_EQ(header_of(r.response, "Content-Type"), "application/json");
+  TestClient client({class_route<Payload>("^/p$")});
+  auto r = client.get("/p");
+  EXPECT_NE(r.raw.find("\r\nContent-Type: application/json\r\n"), std::string::npos) << r.raw;
   const std::string head =
       "{\"status_code\":200,\"status_msg\":\"OK\",\"message\":\"bye \xef\xbf\xbd\","
       "\"items\":[{\"done\":false,\"id\":1}],\"raw\":{\"b\":[1,2]},\"n\":3,\"timestamp\":";
-  EXPECT_EQ(r.response.body.substr(0, head.size()), head) << r.response.body;
+  EXPECT_EQ(r.body.substr(0, head.size()), head) << r.body;
 }
 
 class BadRaw : public JSONMessageHandler {
@@ -71,8 +67,8 @@ class BadRaw : public JSONMessageHandler {
 };
 
 TEST(JsonReply, RawPayloadThatIsNotJsonIsA500) {
-  RouteTable routes({class_route<BadRaw>("^/b$")});
-  EXPECT_EQ(dispatch(routes, testing::make_request("GET", "/b")).response.status, 500);
+  TestClient client({class_route<BadRaw>("^/b$")});
+  EXPECT_EQ(client.get("/b").status, 500);
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 // The WebMessageHandler API on its own: arguments from every source, JSON
 // bodies, cookies and signed cookies, redirects, error pages.
+#include <brubeck/testing.hpp>
+
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
@@ -11,19 +13,7 @@ namespace brubeck {
 namespace {
 
 using testing::make_request;
-
-std::string header(const Response& r, std::string_view name) {
-  for (const auto& [k, v] : r.headers)
-    if (iequals(k, name)) return v;
-  return {};
-}
-
-std::vector<std::string> headers(const Response& r, std::string_view name) {
-  std::vector<std::string> out;
-  for (const auto& [k, v] : r.headers)
-    if (iequals(k, name)) out.push_back(v);
-  return out;
-}
+using testing::TestClient;
 
 class Echo : public WebMessageHandler {
  public:
@@ -92,7 +82,7 @@ class Whoami : public WebMessageHandler {
   }
 };
 
-RouteTable table() {
+std::vector<RouteSpec> routes() {
   std::vector<RouteSpec> specs;
   specs.push_back(class_route<Echo>("^/echo$"));
   specs.push_back(class_route<JsonBody>("^/json$"));
@@ -101,22 +91,23 @@ RouteTable table() {
   specs.push_back(class_route<Redirects>("^/redirect$"));
   specs.push_back(class_route<RedirectsToNext>("^/next$"));
   specs.push_back(class_route<Whoami>("^/whoami$"));
-  return RouteTable(std::move(specs));
+  return specs;
 }
 
-HandlerSettings with_secret() {
-  HandlerSettings s;
-  s.cookie_signer =
+std::shared_ptr<HandlerSettings> with_secret() {
+  auto s = std::make_shared<HandlerSettings>();
+  s->cookie_signer =
       std::make_shared<CookieSigner>(std::vector<std::string>{"0123456789abcdef-secret"});
   return s;
 }
 
+const testing::Fields kForm{{"content-type", "application/x-www-form-urlencoded"}};
+const testing::Fields kMultipart{{"content-type", "multipart/form-data; boundary=B"}};
+
 TEST(WebHandler, ArgumentsMergeQueryAndUrlencodedBody) {
-  auto t = table();
-  auto d = dispatch(t, make_request("POST", "/echo", "a=1&s=+x+",
-                                    {{"content-type", "application/x-www-form-urlencoded"}},
-                                    "HTTP/1.1", "b=2&a=3&e="));
-  EXPECT_EQ(d.response.body, "a=1;s= x ;b=2;a=3;|x| x ");
+  TestClient client(routes());
+  auto r = client.post("/echo?a=1&s=+x+", "b=2&a=3&e=", kForm);
+  EXPECT_EQ(r.body, "a=1;s= x ;b=2;a=3;|x| x ");
 }
 
 TEST(WebHandler, MultipartFieldsAndFiles) {
@@ -124,122 +115,108 @@ TEST(WebHandler, MultipartFieldsAndFiles) {
       "--B\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nv\r\n"
       "--B\r\nContent-Disposition: form-data; name=\"up\"; filename=\"a.txt\"\r\n\r\nDATA\r\n"
       "--B--\r\n";
-  auto t = table();
-  auto d = dispatch(
-      t, make_request("POST", "/echo", {}, {{"content-type", "multipart/form-data; boundary=B"}},
-                      "HTTP/1.1", body));
-  EXPECT_EQ(d.response.body, "f=v;|none|none|file:up:DATA");
-  auto bad = dispatch(
-      t, make_request("POST", "/echo", {}, {{"content-type", "multipart/form-data; boundary=B"}},
-                      "HTTP/1.1", "--B\r\nbroken"));
-  EXPECT_EQ(bad.response.status, 400);
+  TestClient client(routes());
+  EXPECT_EQ(client.post("/echo", body, kMultipart).body, "f=v;|none|none|file:up:DATA");
+  EXPECT_EQ(client.post("/echo", "--B\r\nbroken", kMultipart).status, 400);
+  // The kit's own multipart bodies read the same.
+  EXPECT_EQ(client.post_multipart("/echo", {{"f", "v"}}, {{"up", "a.txt", "DATA"}}).body,
+            "f=v;|none|none|file:up:DATA");
 }
 
 TEST(WebHandler, ControlCharactersAndOversizedBodiesAreRefused) {
-  auto t = table();
-  EXPECT_EQ(dispatch(t, make_request("GET", "/echo", "x=a%00b")).response.status, 400);
-  EXPECT_EQ(dispatch(t, make_request("GET", "/echo", "x=a%09b")).response.status, 200)
+  TestClient client(routes());
+  EXPECT_EQ(client.get("/echo?x=a%00b").status, 400);
+  EXPECT_EQ(client.get("/echo?x=a%09b").status, 200)
       << "a tab is whitespace, not a control character to refuse";
-  HandlerSettings small;
-  small.max_body_bytes = 4;
-  auto d = dispatch(
-      t,
-      make_request("POST", "/echo", {}, {{"content-type", "application/x-www-form-urlencoded"}},
-                   "HTTP/1.1", "a=12345"),
-      small);
-  EXPECT_EQ(d.response.status, 413);
+  auto small = std::make_shared<HandlerSettings>();
+  small->max_body_bytes = 4;
+  TestClient limited(routes(), small);
+  EXPECT_EQ(limited.post("/echo", "a=12345", kForm).status, 413);
 }
 
 TEST(WebHandler, JsonBodyParsedOrRefused) {
-  auto t = table();
-  EXPECT_EQ(dispatch(t, make_request("POST", "/json", {}, {}, "HTTP/1.1", R"({"name":"ada"})"))
-                .response.body,
-            "ada");
-  EXPECT_EQ(
-      dispatch(t, make_request("POST", "/json", {}, {}, "HTTP/1.1", R"({"name":)")).response.status,
-      400);
-  EXPECT_EQ(
-      dispatch(t, make_request("POST", "/json", {}, {}, "HTTP/1.1", R"({"x":1})")).response.status,
-      422);
+  TestClient client(routes());
+  EXPECT_EQ(client.post("/json", R"({"name":"ada"})").body, "ada");
+  EXPECT_EQ(client.post("/json", R"({"name":)").status, 400);
+  EXPECT_EQ(client.post("/json", R"({"x":1})").status, 422);
+  EXPECT_EQ(client.post_json("/json", {{"name", "ada"}}).body, "ada");
 }
 
 TEST(WebHandler, WriteErrorOverrideAndAppErrorPage) {
-  auto t = table();
-  auto d = dispatch(t, make_request("GET", "/teapot"));
-  EXPECT_EQ(d.response.status, 418);
-  EXPECT_EQ(d.response.body, "custom page for 418");
-  HandlerSettings s;
-  s.error_page = [](WebMessageHandler& h, int status) {
+  TestClient client(routes());
+  auto r = client.get("/teapot");
+  EXPECT_EQ(r.status, 418);
+  EXPECT_EQ(r.body, "custom page for 418");
+  auto s = std::make_shared<HandlerSettings>();
+  s->error_page = [](WebMessageHandler& h, int status) {
     h.set_header("Content-Type", "text/html");
     h.set_body("<h1>" + std::to_string(status) + "</h1>");
   };
-  auto missing = dispatch(t, make_request("GET", "/nowhere"), s);
-  EXPECT_EQ(missing.response.status, 404);
-  EXPECT_EQ(missing.response.body, "<h1>404</h1>");
-  auto not_allowed = dispatch(t, make_request("DELETE", "/echo"), s);
-  EXPECT_EQ(not_allowed.response.status, 405);
-  EXPECT_EQ(not_allowed.response.body, "<h1>405</h1>");
-  EXPECT_EQ(header(not_allowed.response, "Allow"), "GET, HEAD, POST, OPTIONS");
+  TestClient paged(routes(), s);
+  auto missing = paged.get("/nowhere");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(missing.body, "<h1>404</h1>");
+  auto not_allowed = paged.delete_("/echo");
+  EXPECT_EQ(not_allowed.status, 405);
+  EXPECT_EQ(not_allowed.body, "<h1>405</h1>");
+  EXPECT_EQ(not_allowed.header("Allow"), "GET, HEAD, POST, OPTIONS");
 }
 
 TEST(WebHandler, CookiesAndSignedCookiesRoundTrip) {
-  auto t = table();
-  auto s = with_secret();
-  auto set = dispatch(t, make_request("GET", "/cookies", "do=set"), s);
-  auto lines = headers(set.response, "Set-Cookie");
+  TestClient client(routes(), with_secret());
+  auto set = client.get("/cookies?do=set");
+  auto lines = set.header_values("Set-Cookie");
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_EQ(lines[0], "a=1; Path=/; HttpOnly");
   auto signed_pair = lines[1].substr(0, lines[1].find(';'));
+  // The jar sends both back.
+  EXPECT_EQ(client.get("/cookies").body, "1,secret value");
   auto cookie = "a=1; " + signed_pair;
-  auto read = dispatch(t, make_request("GET", "/cookies", {}, {{"cookie", cookie}}), s);
-  EXPECT_EQ(read.response.body, "1,secret value");
+  EXPECT_EQ(client.get("/cookies", {{"cookie", cookie}}).body, "1,secret value");
   auto tampered = cookie;
   tampered.back() = tampered.back() == '0' ? '1' : '0';
-  auto bad = dispatch(t, make_request("GET", "/cookies", {}, {{"cookie", tampered}}), s);
-  EXPECT_EQ(bad.response.body, "1,-");
+  EXPECT_EQ(client.get("/cookies", {{"cookie", tampered}}).body, "1,-");
   // Two Cookie headers are both read.
-  auto split = dispatch(
-      t, make_request("GET", "/cookies", {}, {{"cookie", "x=y"}, {"cookie", signed_pair}}), s);
-  EXPECT_EQ(split.response.body, "-,secret value");
-  auto clear = dispatch(t, make_request("GET", "/cookies", "do=clear", {{"cookie", cookie}}), s);
-  auto cleared = headers(clear.response, "Set-Cookie");
+  EXPECT_EQ(client.get("/cookies", {{"cookie", "x=y"}, {"cookie", signed_pair}}).body,
+            "-,secret value");
+  auto clear = client.get("/cookies?do=clear", {{"cookie", cookie}});
+  auto cleared = clear.header_values("Set-Cookie");
   ASSERT_EQ(cleared.size(), 2u);
   EXPECT_EQ(cleared[0].rfind("a=; ", 0), 0u);
   EXPECT_NE(cleared[0].find("Max-Age=0"), std::string::npos);
   // Without a secret, secure cookies are a server error, not a silent no-op.
-  EXPECT_EQ(dispatch(t, make_request("GET", "/cookies", "do=set")).response.status, 500);
+  TestClient no_secret(routes());
+  EXPECT_EQ(no_secret.get("/cookies?do=set").status, 500);
 }
 
 TEST(WebHandler, Redirects) {
-  auto t = table();
-  auto d = dispatch(t, make_request("GET", "/redirect"));
-  EXPECT_EQ(d.response.status, 302);
-  EXPECT_EQ(header(d.response, "Location"), "/there");
+  TestClient client(routes());
+  auto r = client.get("/redirect");
+  EXPECT_EQ(r.status, 302);
+  EXPECT_EQ(r.header("Location"), "/there");
   for (int code : {301, 303, 307, 308})
-    EXPECT_EQ(dispatch(t, make_request("GET", "/redirect", "code=" + std::to_string(code)))
-                  .response.status,
-              code);
-  EXPECT_EQ(dispatch(t, make_request("GET", "/redirect", "code=200")).response.status, 500);
+    EXPECT_EQ(client.get("/redirect?code=" + std::to_string(code)).status, code);
+  EXPECT_EQ(client.get("/redirect?code=200").status, 500);
 }
 
 // A target from the client is followed only when every browser reads it as a
 // path on this site; anything else is a 400, never a 500 or another host.
 TEST(WebHandler, RedirectLocalRefusesOtherHosts) {
-  auto t = table();
+  TestClient client(routes());
   for (const char* ok : {"%2F", "%2Fa%2Fb%3Fx%3D1", "%2F%2509%2Fevil.com"}) {
     SCOPED_TRACE(ok);
-    auto d = dispatch(t, make_request("GET", "/next", std::string("next=") + ok));
-    EXPECT_EQ(d.response.status, 302);
-    EXPECT_EQ(header(d.response, "Location"), url_decode(ok));
+    auto r = client.get(std::string("/next?next=") + ok);
+    EXPECT_EQ(r.status, 302);
+    EXPECT_EQ(r.header("Location"), url_decode(ok));
   }
   for (const char* bad :
        {"%2F%09%2Fevil.com", "%2F%0A%2Fevil.com", "%2F%0D%0ASet-Cookie:x=1", "%2F%2Fevil.com",
         "%2F%5Cevil.com", "%5C%5Cevil.com", "http%3A%2F%2Fevil.com", "evil.com", "%2F%20%2Fx",
         "%2F%7F", "%09%2F%2Fevil.com"}) {
     SCOPED_TRACE(bad);
-    auto d = dispatch(t, make_request("GET", "/next", std::string("next=") + bad));
-    EXPECT_EQ(d.response.status, 400);
-    EXPECT_EQ(header(d.response, "Location"), "");
+    auto r = client.get(std::string("/next?next=") + bad);
+    EXPECT_EQ(r.status, 400);
+    EXPECT_EQ(r.header("Location"), "");
   }
   EXPECT_TRUE(is_local_path("/"));
   EXPECT_FALSE(is_local_path(""));
@@ -249,14 +226,11 @@ TEST(WebHandler, RedirectLocalRefusesOtherHosts) {
 // File names follow the arguments' rule (no control characters), and "."
 // and ".." are refused: they name no file and walk a path.
 TEST(WebHandler, BadFileNamesAreRefused) {
-  auto t = table();
+  TestClient client(routes());
   auto upload = [&](const std::string& disposition) {
     const std::string body = "--B\r\nContent-Disposition: form-data; name=\"up\"; " + disposition +
                              "\r\n\r\nDATA\r\n--B--\r\n";
-    return dispatch(t, make_request("POST", "/echo", {},
-                                    {{"content-type", "multipart/form-data; boundary=B"}},
-                                    "HTTP/1.1", body))
-        .response;
+    return client.post("/echo", body, kMultipart);
   };
   EXPECT_EQ(upload("filename=\"a.txt\"").status, 200);
   EXPECT_EQ(upload("filename=\"..a.txt\"").status, 200);
@@ -269,8 +243,11 @@ TEST(WebHandler, BadFileNamesAreRefused) {
   EXPECT_EQ(upload("filename=\"C:\\dir\\.\"").status, 400);
 }
 
+// What Request reads of Mongrel2's own keys (REMOTE_ADDR, URL_SCHEME) and of
+// x-forwarded-for, which the kit's client sets for every request: on a
+// hand-made Request.
 TEST(WebHandler, RequestAddressingHelpers) {
-  auto t = table();
+  RouteTable t(routes());
   auto d = dispatch(t, make_request("GET", "/whoami", {},
                                     {{"x-forwarded-for", "10.1.2.3, 127.0.0.1"},
                                      {"host", "example.org:6767"},

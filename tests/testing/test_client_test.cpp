@@ -108,6 +108,15 @@ class Jump : public WebMessageHandler {
   void post() override { redirect("/hello?name=posted", 302); }
 };
 
+class Broadcast : public WebMessageHandler {
+ public:
+  void get() override {
+    std::vector<std::string_view> ids{"7", "8"};
+    deliver(ids, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi");
+    set_body("sent");
+  }
+};
+
 class Loop : public WebMessageHandler {
  public:
   void get() override { redirect("/loop"); }
@@ -191,6 +200,7 @@ class TestClientTest : public ::testing::Test {
     app->route<Never>("^/forever$").timeout(0ms);
     app->route<Jump>("^/jump$");
     app->route<Loop>("^/loop$");
+    app->route<Broadcast>("^/broadcast$");
     app->route<Signed>("^/signed");
     app->route<Counter>("^/count$");
     app->route<Form>("^/form$");
@@ -313,6 +323,20 @@ TEST_F(TestClientTest, StreamedAndDeferredRepliesAreReadWhole) {
   EXPECT_THROW(client.get("/forever"), std::runtime_error);
   // ...and the client serves the next request after it.
   EXPECT_EQ(client.get("/hello").status, 200);
+}
+
+TEST_F(TestClientTest, ClosingRequestsAndDeliveriesAreRecorded) {
+  auto app = make_app();
+  TestClient client(*app);
+  auto closing = client.get("/hello", {{"Connection", "close"}});
+  EXPECT_EQ(closing.status, 200);
+  EXPECT_TRUE(closing.closed);
+  EXPECT_EQ(closing.header("Connection"), "close");
+  EXPECT_TRUE(client.delivered().empty());
+  EXPECT_EQ(client.get("/broadcast").body, "sent");
+  ASSERT_EQ(client.delivered().size(), 1u);
+  EXPECT_EQ(client.delivered()[0].conn_ids, (std::vector<std::string>{"7", "8"}));
+  EXPECT_TRUE(client.delivered()[0].bytes.ends_with("\r\n\r\nhi"));
 }
 
 TEST_F(TestClientTest, RedirectsFollowedOnRequest) {

@@ -14,7 +14,7 @@
 //   brubeck::testing::TestClient client(app);
 //   auto r = client.get("/hello?name=x");
 //   EXPECT_EQ(r.status, 200);
-//   EXPECT_EQ(r.header("content-type"), "text/plain; charset=UTF-8");
+//   EXPECT_EQ(r.header("content-type"), "text/plain; charset=utf-8");
 //   auto created = client.post_json("/api/items", {{"name", "a"}});
 //   EXPECT_EQ(created.json()["name"], "a");
 //
@@ -27,6 +27,8 @@
 // - a deferred reply must be finished by a fiber of the same client (a
 //   timer, a child fiber) before `timeout`: requests are sent one at a time;
 // - deliver() to other connections is recorded (delivered()), not sent;
+// - what App::run() sets up for the process is left as it is: log level,
+//   the offload pool's size (its defaults apply);
 // - the jar ignores Domain, Secure and Expires (Max-Age=0 deletes); Path
 //   is honoured.
 // The client snapshots the app's routes and settings at its first request:
