@@ -56,107 +56,194 @@ using Us = std::chrono::microseconds;
 const std::vector<Setting>& framework_settings() {
   static const std::vector<Setting> rows = [] {
     std::vector<Setting> r;
-    r.push_back(field<Count>(&Config::shards, {.name = "shards",
-                                               .help = "shard threads, one fiber hub each",
-                                               .max = 1024,
-                                               .default_text = "0 = one per core",
-                                               .short_flag = 's'}));
-    r.push_back(field<List>(&Config::send_specs,
-                            {.name = "send_specs",
-                             .help = "Mongrel2 send_spec(s): the router pulls requests from each",
-                             .min = 1,
-                             .accepts = valid_endpoint,
-                             .accepts_text = "ZeroMQ endpoints (tcp://, ipc:// or inproc://)",
-                             .flag = "--send-spec"}));
-    r.push_back(field<List>(&Config::recv_specs,
-                            {.name = "recv_specs",
-                             .help = "Mongrel2 recv_spec(s): every shard publishes replies to each",
-                             .min = 1,
-                             .accepts = valid_endpoint,
-                             .accepts_text = "ZeroMQ endpoints (tcp://, ipc:// or inproc://)",
-                             .flag = "--recv-spec"}));
-    r.push_back(field<Count>(&Config::stack_size, {.name = "stack_size",
-                                                   .help = "fiber stack bytes",
-                                                   .min = 16 * 1024,
-                                                   .max = 64 * 1024 * 1024,
-                                                   .bytes = true}));
+    r.push_back(field<Count>(
+        &Config::shards,
+        {.name = "shards",
+         .help = "shard threads, one fiber hub each",
+         .max = 1024,
+         .default_text = "0 = one per core",
+         .short_flag = 's',
+         .details = "Each shard is a thread with its own fiber hub, route table and reply socket, "
+                    "and every message of a connection goes to the same shard. With one shard "
+                    "there is no router thread: the shard pulls from Mongrel2 itself."}));
+    r.push_back(field<List>(
+        &Config::send_specs,
+        {.name = "send_specs",
+         .help = "Mongrel2 send_spec(s): the router pulls requests from each",
+         .min = 1,
+         .accepts = valid_endpoint,
+         .accepts_text = "ZeroMQ endpoints (tcp://, ipc:// or inproc://)",
+         .flag = "--send-spec",
+         .details = "The same endpoints as the `send_spec` of the Mongrel2 handler this process "
+                    "serves; several Mongrel2 servers, several endpoints. Every handler process "
+                    "connected to one gets a share of its requests (round robin)."}));
+    r.push_back(
+        field<List>(&Config::recv_specs,
+                    {.name = "recv_specs",
+                     .help = "Mongrel2 recv_spec(s): every shard publishes replies to each",
+                     .min = 1,
+                     .accepts = valid_endpoint,
+                     .accepts_text = "ZeroMQ endpoints (tcp://, ipc:// or inproc://)",
+                     .flag = "--recv-spec",
+                     .details = "The `recv_spec` of the same Mongrel2 handler. Each shard's "
+                                "publishing socket connects to every endpoint and waits (at most 3 "
+                                "s) for Mongrel2's subscription before serving."}));
+    r.push_back(
+        field<Count>(&Config::stack_size,
+                     {.name = "stack_size",
+                      .help = "fiber stack bytes",
+                      .min = 16 * 1024,
+                      .max = 64 * 1024 * 1024,
+                      .bytes = true,
+                      .details = "Every request's fiber gets a stack of this size, recycled per "
+                                 "shard. Deep recursion or large locals on the stack need more."}));
     r.push_back(field<bool>(
         &Config::stack_guard,
         {.name = "stack_guard",
-         .help =
-             "guard page under each fiber stack (off: more fibers than vm.max_map_count / 2)"}));
-    r.push_back(field<Ms>(&Config::grace, {.name = "grace_ms",
-                                           .help = "shutdown grace for requests in flight",
-                                           .max = 60 * 60 * 1000}));
+         .help = "guard page under each fiber stack (off: more fibers than vm.max_map_count / 2)",
+         .details =
+             "An overflowing fiber then hits the guard page and the process ends with a message "
+             "saying so, instead of corrupting memory. Each guarded stack costs two kernel memory "
+             "maps, so with Linux's default `vm.max_map_count` a process holds about 32,000 fibers "
+             "at once; turn this off (or raise `vm.max_map_count`) to hold more."}));
+    r.push_back(
+        field<Ms>(&Config::grace,
+                  {.name = "grace_ms",
+                   .help = "shutdown grace for requests in flight",
+                   .max = 60 * 60 * 1000,
+                   .details = "On SIGINT or SIGTERM the process stops pulling requests, lets those "
+                              "in flight finish within this time, answers the ones still running "
+                              "503 (`Retry-After: 1`, connection closed) and exits."}));
     r.push_back(field<Us>(
         &Config::idle_poll,
-        {.name = "idle_poll_us", .help = "busy-poll before a shard sleeps", .max = 1000 * 1000}));
+        {.name = "idle_poll_us",
+         .help = "busy-poll before a shard sleeps",
+         .max = 1000 * 1000,
+         .details =
+             "A shard with nothing to do spins this long before it sleeps in `epoll_wait`: a "
+             "message from another thread (an actor's reply, an offloaded job's result) that "
+             "arrives meanwhile costs no wake-up. It burns CPU the host may need for Mongrel2."}));
     r.push_back(field<Count>(
         &Config::pub_hwm,
-        {.name = "pub_hwm", .help = "replies queued per shard before drops", .min = 1}));
-    r.push_back(
-        field<bool>(&Config::pin_threads,
-                    {.name = "pin_threads",
-                     .help = "pin shard k to core k % cores (only if the process owns them)",
-                     .flag = "--pin"}));
+        {.name = "pub_hwm",
+         .help = "replies queued per shard before drops",
+         .min = 1,
+         .details = "The high-water mark of each shard's reply socket to Mongrel2. Past it ZeroMQ "
+                    "drops replies; the shard counts them (`ShardStats::dropped_replies`)."}));
+    r.push_back(field<bool>(
+        &Config::pin_threads,
+        {.name = "pin_threads",
+         .help = "pin shard k to core k % cores (only if the process owns them)",
+         .flag = "--pin",
+         .details = "Pin only when the process owns its cores (Mongrel2 and the databases on other "
+                    "hosts or other cores): on a shared 2-core host, 2 pinned shards served 0.72x "
+                    "the requests per second of a minimal C handler through the same Mongrel2, 2 "
+                    "unpinned ones 1.02x."}));
     r.push_back(field<Text>(&Config::log_level, {.name = "log_level",
                                                  .help = "log level",
                                                  .choices = {"trace", "debug", "info", "warn",
                                                              "error", "critical", "off"}}));
-    r.push_back(field<List>(&Config::cookie_secrets,
-                            {.name = "cookie_secrets",
-                             .help = "secure-cookie secrets (the first signs, any verifies)",
-                             .accepts = [](std::string_view s) { return s.size() >= 16; },
-                             .accepts_text = "secrets of at least 16 bytes",
-                             .default_text = "none",
-                             .flag = "--cookie-secret"}));
-    r.push_back(field<Count>(&Config::max_body_bytes, {.name = "max_body_bytes",
-                                                       .help = "largest request body (413 beyond)",
-                                                       .min = 1,
-                                                       .bytes = true}));
-    r.push_back(field<Text>(&Config::mongrel2_chroot,
-                            {.name = "mongrel2_chroot",
-                             .help = "Mongrel2's chroot (its upload paths are relative to it)",
-                             .default_text = "none"}));
-    r.push_back(field<Text>(&Config::upload_store, {.name = "upload_store",
-                                                    .help = "where Mongrel2 spools uploads",
-                                                    .default_text = "`<chroot>/tmp`"}));
     r.push_back(
-        field<Ms>(&Config::request_timeout, {.name = "request_timeout_ms",
-                                             .help = "request deadline, answered 504 (0: none)",
-                                             .max = 24 * 60 * 60 * 1000}));
-    r.push_back(field<Count>(&Config::offload_threads, {.name = "offload_threads",
-                                                        .help = "offload() worker threads",
-                                                        .max = 4096,
-                                                        .default_text = "0 = four per core"}));
+        field<List>(&Config::cookie_secrets,
+                    {.name = "cookie_secrets",
+                     .help = "secure-cookie secrets (the first signs, any verifies)",
+                     .accepts = [](std::string_view s) { return s.size() >= 16; },
+                     .accepts_text = "secrets of at least 16 bytes",
+                     .default_text = "none",
+                     .flag = "--cookie-secret",
+                     .details = "Signed cookies (`set_secure_cookie`) and sessions need at least "
+                                "one. Add a new secret first and keep the old ones for a while to "
+                                "rotate keys: cookies signed with any of them still verify."}));
+    r.push_back(
+        field<Count>(&Config::max_body_bytes,
+                     {.name = "max_body_bytes",
+                      .help = "largest request body (413 beyond)",
+                      .min = 1,
+                      .bytes = true,
+                      .details = "Checked on the inline body of a frame and on what a handler "
+                                 "accepts of an upload Mongrel2 spooled to a file "
+                                 "(`accept_upload`); also the limit of a multipart file part."}));
+    r.push_back(field<Text>(
+        &Config::mongrel2_chroot,
+        {.name = "mongrel2_chroot",
+         .help = "Mongrel2's chroot (its upload paths are relative to it)",
+         .default_text = "none",
+         .details = "Mongrel2 names the files of spooled uploads relative to its chroot; set this "
+                    "when it runs chrooted so that handlers find them."}));
+    r.push_back(field<Text>(&Config::upload_store,
+                            {.name = "upload_store",
+                             .help = "where Mongrel2 spools uploads",
+                             .default_text = "`<chroot>/tmp`",
+                             .details = "Mongrel2's `upload.temp_store` folder, as this process "
+                                        "sees it. Only files under it are read as uploads."}));
+    r.push_back(field<Ms>(
+        &Config::request_timeout,
+        {.name = "request_timeout_ms",
+         .help = "request deadline, answered 504 (0: none)",
+         .max = 24 * 60 * 60 * 1000,
+         .details = "Every wait of the request's fiber and of its child fibers is bounded by the "
+                    "deadline; past it the wait throws `DeadlineExceeded` and the client gets 504. "
+                    "A route can set its own (`app.route<H>(...).timeout(...)`)."}));
+    r.push_back(
+        field<Count>(&Config::offload_threads,
+                     {.name = "offload_threads",
+                      .help = "offload() worker threads",
+                      .max = 4096,
+                      .default_text = "0 = four per core",
+                      .details = "The pool `offload(fn)` runs blocking code on, off the shards' "
+                                 "threads (password hashing, blocking libraries)."}));
+    r.push_back(field<Count>(&Config::offload_queue,
+                             {.name = "offload_queue",
+                              .help = "offload() jobs queued before 503",
+                              .min = 1,
+                              .details = "When this many jobs wait, `offload` throws "
+                                         "`Unavailable`, which a handler lets through as 503."}));
+    r.push_back(
+        field<Count>(&Config::max_in_flight,
+                     {.name = "max_in_flight",
+                      .help = "requests in flight per shard (more: 503 + `Retry-After`)",
+                      .min = 1,
+                      .details = "A request past the limit is answered at once (503, `Retry-After: "
+                                 "1`), never queued without bound. Behind Mongrel2 (at most 10,240 "
+                                 "connections) one shard can reach 2,048, and 2,048 guarded fibers "
+                                 "per shard keep up to 15 shards under the kernel's map limit."}));
     r.push_back(field<Count>(
-        &Config::offload_queue,
-        {.name = "offload_queue", .help = "offload() jobs queued before 503", .min = 1}));
-    r.push_back(field<Count>(&Config::max_in_flight,
-                             {.name = "max_in_flight",
-                              .help = "requests in flight per shard (more: 503 + `Retry-After`)",
-                              .min = 1}));
-    r.push_back(
-        field<Count>(&Config::max_header_bytes, {.name = "max_header_bytes",
-                                                 .help = "largest request headers (431 beyond)",
-                                                 .min = 1024,
-                                                 .bytes = true}));
-    r.push_back(field<Ms>(&Config::stall,
-                          {.name = "stall_ms",
-                           .help = "report a fiber that runs this long without waiting (0: off)",
-                           .max = 60 * 1000}));
-    r.push_back(field<Text>(&Config::templates,
-                            {.name = "templates",
-                             .help = "folder of Mustache templates (`*.mustache`, with `errors/`)",
-                             .default_text = "none"}));
+        &Config::max_header_bytes,
+        {.name = "max_header_bytes",
+         .help = "largest request headers (431 beyond)",
+         .min = 1024,
+         .bytes = true,
+         .details = "Answered 431 and the connection closed. Mongrel2 1.12 itself answers 400 to a "
+                    "request head over about 4 KiB, so its frames carry at most about 8 KiB of "
+                    "headers: this limit is for other senders."}));
+    r.push_back(field<Ms>(
+        &Config::stall,
+        {.name = "stall_ms",
+         .help = "report a fiber that runs this long without waiting (0: off)",
+         .max = 60 * 1000,
+         .details = "A fiber that computes without waiting holds up every other request of its "
+                    "shard. The shard logs it (rate-limited) with the route and how long it ran, "
+                    "and counts it (`ShardStats::stalls`). Move such work to `offload()`."}));
+    r.push_back(field<Text>(
+        &Config::templates,
+        {.name = "templates",
+         .help = "folder of Mustache templates (`*.mustache`, with `errors/`)",
+         .default_text = "none",
+         .details =
+             "Every `*.mustache` under the folder is a template named by its relative path without "
+             "the extension (apps: `use_templates`); `errors/404.mustache` and the like become the "
+             "error pages. A template that does not compile stops the start."}));
     r.push_back(field<bool>(
         &Config::templates_reload,
         {.name = "templates_reload",
-         .help = "read a changed template again, checked once a second (development)"}));
-    r.push_back(
-        field<Text>(&Config::session_store, {.name = "session_store",
-                                             .help = "where sessions live (apps: use_sessions)",
-                                             .choices = {"memory", "sqlite", "redis"}}));
+         .help = "read a changed template again, checked once a second (development)",
+         .details = "For development: a changed file is compiled again, off the shard's thread."}));
+    r.push_back(field<Text>(&Config::session_store,
+                            {.name = "session_store",
+                             .help = "where sessions live (apps: use_sessions)",
+                             .choices = {"memory", "sqlite", "redis"},
+                             .details = "`memory`: this process, every shard; `sqlite`: survives a "
+                                        "restart; `redis`: shared by processes and hosts."}));
     r.push_back(field<Text>(&Config::session_sqlite,
                             {.name = "session_sqlite",
                              .help = "SQLite file of the sessions (session_store = sqlite)"}));
@@ -172,14 +259,18 @@ const std::vector<Setting>& framework_settings() {
                                               std::string_view::npos;
                                  },
                              .accepts_text = "host:port"}));
-    r.push_back(field<Count>(&Config::session_ttl_s, {.name = "session_ttl_s",
-                                                      .help = "seconds an unchanged session lives",
-                                                      .min = 1,
-                                                      .max = 10ull * 365 * 24 * 3600,
-                                                      .default_text = "1209600 = 14 days"}));
-    r.push_back(field<bool>(
-        &Config::session_secure_cookie,
-        {.name = "session_secure_cookie", .help = "send the session cookie over HTTPS only"}));
+    r.push_back(field<Count>(&Config::session_ttl_s,
+                             {.name = "session_ttl_s",
+                              .help = "seconds an unchanged session lives",
+                              .min = 1,
+                              .max = 10ull * 365 * 24 * 3600,
+                              .default_text = "1209600 = 14 days",
+                              .details = "A session unchanged for this long expires."}));
+    r.push_back(
+        field<bool>(&Config::session_secure_cookie,
+                    {.name = "session_secure_cookie",
+                     .help = "send the session cookie over HTTPS only",
+                     .details = "Turn it on when clients reach the site over HTTPS only."}));
     r.push_back(field<Text>(&Config::login_url,
                             {.name = "login_url",
                              .help = "where a page needing a user redirects (with ?next=)",
@@ -188,7 +279,9 @@ const std::vector<Setting>& framework_settings() {
                                    return !s.empty() && s[0] == '/' &&
                                           s.find_first_of("?# \\\t\r\n") == std::string_view::npos;
                                  },
-                             .accepts_text = "a local path"}));
+                             .accepts_text = "a local path",
+                             .details = "Used by pages whose handler needs a logged-in user; an "
+                                        "`ApiHandler` answers 401 instead."}));
     r.push_back(field<Text>(
         &Config::users_sqlite,
         {.name = "users_sqlite", .help = "SQLite file of the users (apps: use_users)"}));
@@ -539,6 +632,103 @@ std::string settings_example_toml(const Config& config) {
   return out;
 }
 
+namespace {
+
+std::string type_name(const Setting& row) {
+  switch (row.type) {
+    case SettingType::boolean:
+      return "boolean";
+    case SettingType::count:
+      return row.bytes ? "integer (bytes)" : "integer";
+    case SettingType::text:
+      return "string";
+    case SettingType::list:
+      return "list of strings";
+    case SettingType::milliseconds:
+      return "integer (milliseconds)";
+    case SettingType::microseconds:
+      return "integer (microseconds)";
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string settings_reference(const Config& config) {
+  std::string out =
+      "# Configuration reference\n"
+      "\n"
+      "<!-- Generated from the settings table (config/src/config.cpp) by\n"
+      "     settings_reference(); tests/config fails when this file differs from it, and\n"
+      "     writes the fresh one into the build folder. Do not edit it by hand. -->\n"
+      "\n"
+      "Every setting of a brubeck process is one row of one table, in `config/`: the file\n"
+      "key, the environment variable, the command-line flags, the check of a value and\n"
+      "this page all come from that row.\n"
+      "\n"
+      "## Where settings come from\n"
+      "\n"
+      "Lowest precedence first:\n"
+      "\n"
+      "1. the defaults below;\n"
+      "2. a TOML file, named by `--config FILE` (`-c FILE`) or `BRUBECK_CONFIG`: one key per\n"
+      "   setting; a dotted name such as `demo.redis` is key `redis` of table `[demo]` (or the\n"
+      "   dotted key itself); an unknown key is an error;\n"
+      "3. environment variables: `BRUBECK_` and the name in capitals, `.` as `_`; booleans\n"
+      "   `1`/`0` (or `true`/`false`), lists as comma-separated items; an empty variable is\n"
+      "   ignored;\n"
+      "4. the command line: `--` and the name with `_` and `.` as `-` (a few have their own\n"
+      "   spelling, listed below); booleans are flags with a `--no-` twin; a list's flag is\n"
+      "   repeated, once per item.\n"
+      "\n"
+      "A bad value stops the process at start (`load_config` exits 2) with one message naming\n"
+      "the setting, where the value came from (`file:line`, the environment variable or the\n"
+      "flag) and what the setting accepts. `--help` lists every flag;\n"
+      "`--print-example-config` prints a TOML file of every default (as\n"
+      "`config/brubeck.example.toml`), `--print-config-table` the summary table below and\n"
+      "`--print-config-reference` this page, each with the application's own settings.\n"
+      "\n"
+      "An application declares settings of its own before parsing, and they join every one\n"
+      "of these (`Config::add_setting`, read typed with `Config::get` or `App::setting`):\n"
+      "\n"
+      "```cpp\n"
+      "brubeck::Config config;\n"
+      "config.add_setting<std::string>({.name = \"demo.redis\", .help = \"Redis host:port\"});\n"
+      "brubeck::App app{brubeck::load_config(argc, argv, std::move(config))};\n"
+      "auto redis = app.setting<std::string>(\"demo.redis\");\n"
+      "```\n"
+      "\n"
+      "## Summary\n"
+      "\n";
+  out += settings_markdown(config);
+  out += "\n## Settings\n";
+  for (const auto& row : settings(config)) {
+    std::string flags = "`" + row.long_flag() + "`";
+    if (row.short_flag != 0) flags = std::string("`-") + row.short_flag + "`, " + flags;
+    std::string env = "`" + row.env_var() + "`";
+    if (row.type == SettingType::boolean) {
+      flags += " (true), `" + row.negated_flag() + "` (false)";
+      env += " (`1` or `0`)";
+    }
+    if (row.type == SettingType::list) {
+      flags += ", once per item";
+      env += " (comma-separated)";
+    }
+    std::string help = row.help;
+    if (!help.empty())
+      help[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(help[0])));
+    out += "\n### `" + row.name + "`\n\n" + help + ".\n\n";
+    if (!row.details.empty()) out += row.details + "\n\n";
+    out += "- type: " + type_name(row) + "\n";
+    out += "- default: " + row.docs_default() + "\n";
+    out += "- accepted: " + row.expected() + "\n";
+    out += "- file: `" + row.name + " = " + row.toml_text(row.default_value) + "`\n";
+    out += "- environment: " + env + "\n";
+    out += "- command line: " + flags + "\n";
+  }
+  return out;
+}
+
 void validate(const Config& c) {
   for (const auto& row : settings(c)) {
     auto value = row.get(c);
@@ -558,6 +748,8 @@ Config parse_config(const std::vector<std::string>& args,
       cli.add_flag("--print-config-table")->description("print the settings as a Markdown table");
   auto* print_example =
       cli.add_flag("--print-example-config")->description("print a TOML file of the defaults");
+  auto* print_reference = cli.add_flag("--print-config-reference")
+                              ->description("print the configuration reference (Markdown)");
   // One option (two for a boolean) per row; the text is parsed below, so an
   // error names the flag and what the setting expects.
   std::vector<std::string> texts(rows.size());
@@ -588,6 +780,7 @@ Config parse_config(const std::vector<std::string>& args,
   }
   if (print_table->count() > 0) throw ConfigHelp{settings_markdown(base)};
   if (print_example->count() > 0) throw ConfigHelp{settings_example_toml(base)};
+  if (print_reference->count() > 0) throw ConfigHelp{settings_reference(base)};
 
   Config c = std::move(base);
   if (file.empty())
