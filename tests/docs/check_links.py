@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Every relative link in the repository's Markdown resolves.
 
-Checks README.md and every *.md under docs/ (or the files named after the
-source directory): a link [text](target) or <target> that is not a URL must
+Checks every *.md file of the repository (build trees and node_modules
+left out), or the files named after the source directory: a link [text](target) or <target> that is not a URL must
 name a file or folder inside the repository, and a #fragment must be a
 heading of the file it points at (GitHub's anchors). Links inside code
 (fenced blocks, `spans`) are not links. Prints each broken link as
@@ -100,9 +100,10 @@ def main():
     root = os.path.abspath(sys.argv[1])
     files = [os.path.join(root, f) for f in sys.argv[2:]]
     if not files:
-        files = [os.path.join(root, 'README.md')]
-        docs = os.path.join(root, 'docs')
-        files += sorted(os.path.join(docs, f) for f in os.listdir(docs) if f.endswith('.md'))
+        for folder, dirs, names in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if not d.startswith(('.', 'build')) and
+                             d != 'node_modules')
+            files += [os.path.join(folder, n) for n in sorted(names) if n.endswith('.md')]
     problems = []
     for path in files:
         problems += check(root, path)
