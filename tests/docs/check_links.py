@@ -5,7 +5,10 @@ Checks every *.md file of the repository (build trees and node_modules
 left out), or the files named after the source directory: a link [text](target) or <target> that is not a URL must
 name a file or folder inside the repository, and a #fragment must be a
 heading of the file it points at (GitHub's anchors). Links inside code
-(fenced blocks, `spans`) are not links. Prints each broken link as
+(fenced blocks, `spans`) are not links. A Markdown file named in the text
+(`bench/RESULTS.md`, `suite.md`) must exist too: next to the file, from the
+repository's root, or (a bare name) somewhere in it, so no document sends
+readers to one the repository does not have. Prints each broken link as
 FILE:LINE: message and exits 1 if there is any.
 
 Usage: check_links.py SOURCE_DIR [FILE.md ...]
@@ -19,6 +22,7 @@ IMAGE = re.compile(r'\!\[(?:[^\]\\]|\\.)*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*
 AUTOLINK = re.compile(r'<([A-Za-z][A-Za-z0-9+.-]*:[^>\s]+)>')
 REFERENCE = re.compile(r'^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s+.*)?$')
 URL = re.compile(r'^[A-Za-z][A-Za-z0-9+.-]*:')
+MENTION = re.compile(r'(?<![\w/.:-])([\w./-]*\w\.md)\b')
 
 
 def strip_code(line):
@@ -65,9 +69,19 @@ def anchors(path, cache={}):
     return cache[path]
 
 
-def check(root, path):
+def check(root, path, names):
     problems = []
     rel = os.path.relpath(path, root)
+    with open(path, encoding='utf-8') as f:
+        for n, line in enumerate(f, 1):
+            for m in MENTION.finditer(line):
+                name = m.group(1)
+                here = os.path.normpath(os.path.join(os.path.dirname(path), name))
+                top = os.path.normpath(os.path.join(root, name))
+                inside = [p for p in (here, top) if os.path.commonpath([p, root]) == root]
+                if not (any(os.path.exists(p) for p in inside) or
+                        ('/' not in name and name in names)):
+                    problems.append(f'{rel}:{n}: {name}: names a file the repository does not have')
     for n, line in markdown_lines(path):
         text = strip_code(line)
         targets = [m.group(1) for m in LINK.finditer(text)]
@@ -104,9 +118,13 @@ def main():
             dirs[:] = sorted(d for d in dirs if not d.startswith(('.', 'build')) and
                              d != 'node_modules')
             files += [os.path.join(folder, n) for n in sorted(names) if n.endswith('.md')]
+    names = set()
+    for folder, dirs, found in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(('.', 'build')) and d != 'node_modules']
+        names.update(found)
     problems = []
     for path in files:
-        problems += check(root, path)
+        problems += check(root, path, names)
     for p in problems:
         print(p)
     print(f'check_links: {len(files)} files, {len(problems)} broken links')
