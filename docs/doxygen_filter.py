@@ -13,6 +13,8 @@ numbers stay the header's):
   under it that start in the same column;
 - a block's first sentence is its brief description (`\\brief`, and
   `\\details` after it), the rest its details;
+- comments inside function bodies (and lambdas, initialisers) stay plain
+  comments: they explain code, not an API;
 - Doxygen's special characters in comment text are escaped, so a comment
   reads as written (`<T>`, `@`, `#`, `%`, a backslash...); text between
   backticks is left alone (Markdown code).
@@ -27,6 +29,8 @@ SPECIAL = re.compile(r'([\\@<>&#%$])')
 # The end of a sentence: a full stop before a space or the end of the line
 # (not after e.g, i.e, etc).
 SENTENCE_END = re.compile(r'(?<!\be\.g)(?<!\bi\.e)(?<!\betc)\.(?= |$)')
+# A brace after these opens a scope of declarations; any other, a body.
+SCOPE = re.compile(r'\b(namespace|class|struct|union|enum)\b|\bextern\s*"C"')
 
 
 def split_code(text):
@@ -78,6 +82,65 @@ def trailing_comment(line):
     return -1
 
 
+def outside_angles(code):
+    """The code without what is inside <...> (template parameters and
+    arguments, where `class` names a type, not a scope)."""
+    out = []
+    depth = 0
+    i = 0
+    while i < len(code):
+        if code.startswith('->', i):
+            i += 2
+            continue
+        ch = code[i]
+        if ch == '<':
+            depth += 1
+        elif ch == '>' and depth > 0:
+            depth -= 1
+        elif depth == 0:
+            out.append(ch)
+        i += 1
+    return ''.join(out)
+
+
+class Scopes:
+    """Which braces are open: True for a body (function, lambda, initialiser)."""
+
+    def __init__(self):
+        self.stack = []
+        self.pending = ''  # code since the last ; { or }
+
+    def in_body(self):
+        return any(self.stack)
+
+    def feed(self, code):
+        quote = None
+        i = 0
+        while i < len(code):
+            ch = code[i]
+            if quote:
+                if ch == '\\':
+                    i += 2
+                    continue
+                if ch == quote:
+                    quote = None
+            elif ch in '"\'' and not (ch == "'" and i > 0 and code[i - 1].isalnum()):
+                quote = ch
+            elif ch == '{':
+                scope = SCOPE.search(outside_angles(self.pending))
+                self.stack.append(self.in_body() or not scope)
+                self.pending = ''
+            elif ch == '}':
+                if self.stack:
+                    self.stack.pop()
+                self.pending = ''
+            elif ch == ';':
+                self.pending = ''
+            else:
+                self.pending += ch
+            i += 1
+
+
 def main(path):
     with open(path, encoding='utf-8') as f:
         lines = f.read().split('\n')
@@ -87,8 +150,20 @@ def main(path):
     kind = None  # 'file', 'above' or 'trailing': the block being continued
     trailing_col = -1
     seen_code = False
+    scopes = Scopes()
     for line in lines:
         stripped = line.lstrip()
+        if stripped.startswith('#'):  # the preprocessor: no braces, no declarations
+            kind = None
+            parsed.append(line)
+            continue
+        if scopes.in_body():
+            kind = None
+            parsed.append(line)
+            col = trailing_comment(line)
+            if not stripped.startswith('//'):
+                scopes.feed(line if col < 0 else line[:col])
+            continue
         if stripped.startswith('//') and not stripped.startswith('///'):
             indent = line[:len(line) - len(stripped)]
             if not seen_code:
@@ -106,7 +181,9 @@ def main(path):
         if stripped:
             seen_code = True
         col = trailing_comment(line)
-        if col >= 0 and not line.startswith('///', col):
+        code = line if col < 0 else line[:col]
+        scopes.feed(code)
+        if col >= 0 and not line.startswith('///', col) and code.strip() not in ('}', '};'):
             block += 1
             kind = 'trailing'
             trailing_col = col
