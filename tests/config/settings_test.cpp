@@ -326,6 +326,21 @@ void expect_has(const std::string& text, const std::string& needle) {
   EXPECT_NE(text.find(needle), std::string::npos) << "'" << needle << "' not in: " << text;
 }
 
+// --print-config-reference prints the reference with the application's rows.
+TEST(Settings, PrintConfigReferenceIncludesApplicationSettings) {
+  Config base;
+  base.add_setting<std::string>({.name = "demo.redis", .help = "Redis host:port"});
+  try {
+    parse_config({"prog", "--print-config-reference"}, Env{}.fn(), base);
+    ADD_FAILURE() << "no ConfigHelp";
+  } catch (const ConfigHelp& help) {
+    EXPECT_EQ(help.text, settings_reference(base));
+    expect_has(help.text, "\n### `demo.redis`\n\nRedis host:port.\n");
+    expect_has(help.text, "- environment: `BRUBECK_DEMO_REDIS`");
+    expect_has(help.text, "\n### `shards`\n");
+  }
+}
+
 // The reference has a section per row, with its spellings, default and details.
 TEST(Settings, ReferenceDescribesEveryRow) {
   auto reference = settings_reference();
