@@ -53,197 +53,202 @@ using List = std::vector<std::string>;
 using Ms = std::chrono::milliseconds;
 using Us = std::chrono::microseconds;
 
+// What docs/configuration.md says of a setting beyond its help line, by
+// name: kept apart from the rows so that adding a row touches only its own.
+std::vector<Setting> with_details(std::vector<Setting> rows) {
+  static const std::map<std::string_view, std::string_view> details = {
+      {"shards",
+       "Each shard is a thread with its own fiber hub, route table and reply socket, and every "
+       "message of a connection goes to the same shard. With one shard there is no router thread: "
+       "the shard pulls from Mongrel2 itself."},
+      {"send_specs",
+       "The same endpoints as the `send_spec` of the Mongrel2 handler this process serves; several "
+       "Mongrel2 servers, several endpoints. Every handler process connected to one gets a share "
+       "of its requests (round robin)."},
+      {"recv_specs",
+       "The `recv_spec` of the same Mongrel2 handler. Each shard's publishing socket connects to "
+       "every endpoint and waits (at most 3 s) for Mongrel2's subscription before serving."},
+      {"stack_size",
+       "Every request's fiber gets a stack of this size, recycled per shard. Deep recursion or "
+       "large locals on the stack need more."},
+      {"stack_guard",
+       "An overflowing fiber then hits the guard page and the process ends with a message saying "
+       "so, instead of corrupting memory. Each guarded stack costs two kernel memory maps, so with "
+       "Linux's default `vm.max_map_count` a process holds about 32,000 fibers at once; turn this "
+       "off (or raise `vm.max_map_count`) to hold more."},
+      {"grace_ms",
+       "On SIGINT or SIGTERM the process stops pulling requests, lets those in flight finish "
+       "within this time, answers the ones still running 503 (`Retry-After: 1`, connection closed) "
+       "and exits."},
+      {"idle_poll_us",
+       "A shard with nothing to do spins this long before it sleeps in `epoll_wait`: a message "
+       "from another thread (an actor's reply, an offloaded job's result) that arrives meanwhile "
+       "costs no wake-up. It burns CPU the host may need for Mongrel2."},
+      {"pub_hwm",
+       "The high-water mark of each shard's reply socket to Mongrel2. Past it ZeroMQ drops "
+       "replies; the shard counts them (`ShardStats::dropped_replies`)."},
+      {"pin_threads",
+       "Pin only when the process owns its cores (Mongrel2 and the databases on other hosts or "
+       "other cores): on a shared 2-core host, 2 pinned shards served 0.72x the requests per "
+       "second of a minimal C handler through the same Mongrel2, 2 unpinned ones 1.02x."},
+      {"cookie_secrets",
+       "Signed cookies (`set_secure_cookie`) and sessions need at least one. Add a new secret "
+       "first and keep the old ones for a while to rotate keys: cookies signed with any of them "
+       "still verify."},
+      {"max_body_bytes",
+       "Checked on the inline body of a frame and on what a handler accepts of an upload Mongrel2 "
+       "spooled to a file (`accept_upload`); also the limit of a multipart file part."},
+      {"mongrel2_chroot",
+       "Mongrel2 names the files of spooled uploads relative to its chroot; set this when it runs "
+       "chrooted so that handlers find them."},
+      {"upload_store",
+       "Mongrel2's `upload.temp_store` folder, as this process sees it. Only files under it are "
+       "read as uploads."},
+      {"request_timeout_ms",
+       "Every wait of the request's fiber and of its child fibers is bounded by the deadline; past "
+       "it the wait throws `DeadlineExceeded` and the client gets 504. A route can set its own "
+       "(`app.route<H>(...).timeout(...)`)."},
+      {"offload_threads",
+       "The pool `offload(fn)` runs blocking code on, off the shards' threads (password hashing, "
+       "blocking libraries)."},
+      {"offload_queue",
+       "When this many jobs wait, `offload` throws `Unavailable`, which a handler lets through as "
+       "503."},
+      {"max_in_flight",
+       "A request past the limit is answered at once (503, `Retry-After: 1`), never queued without "
+       "bound. Behind Mongrel2 (at most 10,240 connections) one shard can reach 2,048, and 2,048 "
+       "guarded fibers per shard keep up to 15 shards under the kernel's map limit."},
+      {"max_header_bytes",
+       "Answered 431 and the connection closed. Mongrel2 1.12 itself answers 400 to a request head "
+       "over about 4 KiB, so its frames carry at most about 8 KiB of headers: this limit is for "
+       "other senders."},
+      {"stall_ms",
+       "A fiber that computes without waiting holds up every other request of its shard. The shard "
+       "logs it (rate-limited) with the route and how long it ran, and counts it "
+       "(`ShardStats::stalls`). Move such work to `offload()`."},
+      {"templates",
+       "Every `*.mustache` under the folder is a template named by its relative path without the "
+       "extension (apps: `use_templates`); `errors/404.mustache` and the like become the error "
+       "pages. A template that does not compile stops the start."},
+      {"templates_reload",
+       "For development: a changed file is compiled again, off the shard's thread."},
+      {"session_store",
+       "`memory`: this process, every shard; `sqlite`: survives a restart; `redis`: shared by "
+       "processes and hosts."},
+      {"session_ttl_s", "A session unchanged for this long expires."},
+      {"session_secure_cookie", "Turn it on when clients reach the site over HTTPS only."},
+      {"login_url",
+       "Used by pages whose handler needs a logged-in user; an `ApiHandler` answers 401 instead."},
+  };
+  for (auto& row : rows)
+    if (auto it = details.find(row.name); it != details.end()) row.details = it->second;
+  return rows;
+}
+
 const std::vector<Setting>& framework_settings() {
-  static const std::vector<Setting> rows = [] {
+  static const std::vector<Setting> rows = with_details([] {
     std::vector<Setting> r;
-    r.push_back(field<Count>(
-        &Config::shards,
-        {.name = "shards",
-         .help = "shard threads, one fiber hub each",
-         .max = 1024,
-         .default_text = "0 = one per core",
-         .short_flag = 's',
-         .details = "Each shard is a thread with its own fiber hub, route table and reply socket, "
-                    "and every message of a connection goes to the same shard. With one shard "
-                    "there is no router thread: the shard pulls from Mongrel2 itself."}));
-    r.push_back(field<List>(
-        &Config::send_specs,
-        {.name = "send_specs",
-         .help = "Mongrel2 send_spec(s): the router pulls requests from each",
-         .min = 1,
-         .accepts = valid_endpoint,
-         .accepts_text = "ZeroMQ endpoints (tcp://, ipc:// or inproc://)",
-         .flag = "--send-spec",
-         .details = "The same endpoints as the `send_spec` of the Mongrel2 handler this process "
-                    "serves; several Mongrel2 servers, several endpoints. Every handler process "
-                    "connected to one gets a share of its requests (round robin)."}));
-    r.push_back(
-        field<List>(&Config::recv_specs,
-                    {.name = "recv_specs",
-                     .help = "Mongrel2 recv_spec(s): every shard publishes replies to each",
-                     .min = 1,
-                     .accepts = valid_endpoint,
-                     .accepts_text = "ZeroMQ endpoints (tcp://, ipc:// or inproc://)",
-                     .flag = "--recv-spec",
-                     .details = "The `recv_spec` of the same Mongrel2 handler. Each shard's "
-                                "publishing socket connects to every endpoint and waits (at most 3 "
-                                "s) for Mongrel2's subscription before serving."}));
-    r.push_back(
-        field<Count>(&Config::stack_size,
-                     {.name = "stack_size",
-                      .help = "fiber stack bytes",
-                      .min = 16 * 1024,
-                      .max = 64 * 1024 * 1024,
-                      .bytes = true,
-                      .details = "Every request's fiber gets a stack of this size, recycled per "
-                                 "shard. Deep recursion or large locals on the stack need more."}));
+    r.push_back(field<Count>(&Config::shards, {.name = "shards",
+                                               .help = "shard threads, one fiber hub each",
+                                               .max = 1024,
+                                               .default_text = "0 = one per core",
+                                               .short_flag = 's'}));
+    r.push_back(field<List>(&Config::send_specs,
+                            {.name = "send_specs",
+                             .help = "Mongrel2 send_spec(s): the router pulls requests from each",
+                             .min = 1,
+                             .accepts = valid_endpoint,
+                             .accepts_text = "ZeroMQ endpoints (tcp://, ipc:// or inproc://)",
+                             .flag = "--send-spec"}));
+    r.push_back(field<List>(&Config::recv_specs,
+                            {.name = "recv_specs",
+                             .help = "Mongrel2 recv_spec(s): every shard publishes replies to each",
+                             .min = 1,
+                             .accepts = valid_endpoint,
+                             .accepts_text = "ZeroMQ endpoints (tcp://, ipc:// or inproc://)",
+                             .flag = "--recv-spec"}));
+    r.push_back(field<Count>(&Config::stack_size, {.name = "stack_size",
+                                                   .help = "fiber stack bytes",
+                                                   .min = 16 * 1024,
+                                                   .max = 64 * 1024 * 1024,
+                                                   .bytes = true}));
     r.push_back(field<bool>(
         &Config::stack_guard,
         {.name = "stack_guard",
-         .help = "guard page under each fiber stack (off: more fibers than vm.max_map_count / 2)",
-         .details =
-             "An overflowing fiber then hits the guard page and the process ends with a message "
-             "saying so, instead of corrupting memory. Each guarded stack costs two kernel memory "
-             "maps, so with Linux's default `vm.max_map_count` a process holds about 32,000 fibers "
-             "at once; turn this off (or raise `vm.max_map_count`) to hold more."}));
-    r.push_back(
-        field<Ms>(&Config::grace,
-                  {.name = "grace_ms",
-                   .help = "shutdown grace for requests in flight",
-                   .max = 60 * 60 * 1000,
-                   .details = "On SIGINT or SIGTERM the process stops pulling requests, lets those "
-                              "in flight finish within this time, answers the ones still running "
-                              "503 (`Retry-After: 1`, connection closed) and exits."}));
+         .help =
+             "guard page under each fiber stack (off: more fibers than vm.max_map_count / 2)"}));
+    r.push_back(field<Ms>(&Config::grace, {.name = "grace_ms",
+                                           .help = "shutdown grace for requests in flight",
+                                           .max = 60 * 60 * 1000}));
     r.push_back(field<Us>(
         &Config::idle_poll,
-        {.name = "idle_poll_us",
-         .help = "busy-poll before a shard sleeps",
-         .max = 1000 * 1000,
-         .details =
-             "A shard with nothing to do spins this long before it sleeps in `epoll_wait`: a "
-             "message from another thread (an actor's reply, an offloaded job's result) that "
-             "arrives meanwhile costs no wake-up. It burns CPU the host may need for Mongrel2."}));
+        {.name = "idle_poll_us", .help = "busy-poll before a shard sleeps", .max = 1000 * 1000}));
     r.push_back(field<Count>(
         &Config::pub_hwm,
-        {.name = "pub_hwm",
-         .help = "replies queued per shard before drops",
-         .min = 1,
-         .details = "The high-water mark of each shard's reply socket to Mongrel2. Past it ZeroMQ "
-                    "drops replies; the shard counts them (`ShardStats::dropped_replies`)."}));
-    r.push_back(field<bool>(
-        &Config::pin_threads,
-        {.name = "pin_threads",
-         .help = "pin shard k to core k % cores (only if the process owns them)",
-         .flag = "--pin",
-         .details = "Pin only when the process owns its cores (Mongrel2 and the databases on other "
-                    "hosts or other cores): on a shared 2-core host, 2 pinned shards served 0.72x "
-                    "the requests per second of a minimal C handler through the same Mongrel2, 2 "
-                    "unpinned ones 1.02x."}));
+        {.name = "pub_hwm", .help = "replies queued per shard before drops", .min = 1}));
+    r.push_back(
+        field<bool>(&Config::pin_threads,
+                    {.name = "pin_threads",
+                     .help = "pin shard k to core k % cores (only if the process owns them)",
+                     .flag = "--pin"}));
     r.push_back(field<Text>(&Config::log_level, {.name = "log_level",
                                                  .help = "log level",
                                                  .choices = {"trace", "debug", "info", "warn",
                                                              "error", "critical", "off"}}));
+    r.push_back(field<List>(&Config::cookie_secrets,
+                            {.name = "cookie_secrets",
+                             .help = "secure-cookie secrets (the first signs, any verifies)",
+                             .accepts = [](std::string_view s) { return s.size() >= 16; },
+                             .accepts_text = "secrets of at least 16 bytes",
+                             .default_text = "none",
+                             .flag = "--cookie-secret"}));
+    r.push_back(field<Count>(&Config::max_body_bytes, {.name = "max_body_bytes",
+                                                       .help = "largest request body (413 beyond)",
+                                                       .min = 1,
+                                                       .bytes = true}));
+    r.push_back(field<Text>(&Config::mongrel2_chroot,
+                            {.name = "mongrel2_chroot",
+                             .help = "Mongrel2's chroot (its upload paths are relative to it)",
+                             .default_text = "none"}));
+    r.push_back(field<Text>(&Config::upload_store, {.name = "upload_store",
+                                                    .help = "where Mongrel2 spools uploads",
+                                                    .default_text = "`<chroot>/tmp`"}));
     r.push_back(
-        field<List>(&Config::cookie_secrets,
-                    {.name = "cookie_secrets",
-                     .help = "secure-cookie secrets (the first signs, any verifies)",
-                     .accepts = [](std::string_view s) { return s.size() >= 16; },
-                     .accepts_text = "secrets of at least 16 bytes",
-                     .default_text = "none",
-                     .flag = "--cookie-secret",
-                     .details = "Signed cookies (`set_secure_cookie`) and sessions need at least "
-                                "one. Add a new secret first and keep the old ones for a while to "
-                                "rotate keys: cookies signed with any of them still verify."}));
-    r.push_back(
-        field<Count>(&Config::max_body_bytes,
-                     {.name = "max_body_bytes",
-                      .help = "largest request body (413 beyond)",
-                      .min = 1,
-                      .bytes = true,
-                      .details = "Checked on the inline body of a frame and on what a handler "
-                                 "accepts of an upload Mongrel2 spooled to a file "
-                                 "(`accept_upload`); also the limit of a multipart file part."}));
-    r.push_back(field<Text>(
-        &Config::mongrel2_chroot,
-        {.name = "mongrel2_chroot",
-         .help = "Mongrel2's chroot (its upload paths are relative to it)",
-         .default_text = "none",
-         .details = "Mongrel2 names the files of spooled uploads relative to its chroot; set this "
-                    "when it runs chrooted so that handlers find them."}));
-    r.push_back(field<Text>(&Config::upload_store,
-                            {.name = "upload_store",
-                             .help = "where Mongrel2 spools uploads",
-                             .default_text = "`<chroot>/tmp`",
-                             .details = "Mongrel2's `upload.temp_store` folder, as this process "
-                                        "sees it. Only files under it are read as uploads."}));
-    r.push_back(field<Ms>(
-        &Config::request_timeout,
-        {.name = "request_timeout_ms",
-         .help = "request deadline, answered 504 (0: none)",
-         .max = 24 * 60 * 60 * 1000,
-         .details = "Every wait of the request's fiber and of its child fibers is bounded by the "
-                    "deadline; past it the wait throws `DeadlineExceeded` and the client gets 504. "
-                    "A route can set its own (`app.route<H>(...).timeout(...)`)."}));
-    r.push_back(
-        field<Count>(&Config::offload_threads,
-                     {.name = "offload_threads",
-                      .help = "offload() worker threads",
-                      .max = 4096,
-                      .default_text = "0 = four per core",
-                      .details = "The pool `offload(fn)` runs blocking code on, off the shards' "
-                                 "threads (password hashing, blocking libraries)."}));
-    r.push_back(field<Count>(&Config::offload_queue,
-                             {.name = "offload_queue",
-                              .help = "offload() jobs queued before 503",
-                              .min = 1,
-                              .details = "When this many jobs wait, `offload` throws "
-                                         "`Unavailable`, which a handler lets through as 503."}));
-    r.push_back(
-        field<Count>(&Config::max_in_flight,
-                     {.name = "max_in_flight",
-                      .help = "requests in flight per shard (more: 503 + `Retry-After`)",
-                      .min = 1,
-                      .details = "A request past the limit is answered at once (503, `Retry-After: "
-                                 "1`), never queued without bound. Behind Mongrel2 (at most 10,240 "
-                                 "connections) one shard can reach 2,048, and 2,048 guarded fibers "
-                                 "per shard keep up to 15 shards under the kernel's map limit."}));
+        field<Ms>(&Config::request_timeout, {.name = "request_timeout_ms",
+                                             .help = "request deadline, answered 504 (0: none)",
+                                             .max = 24 * 60 * 60 * 1000}));
+    r.push_back(field<Count>(&Config::offload_threads, {.name = "offload_threads",
+                                                        .help = "offload() worker threads",
+                                                        .max = 4096,
+                                                        .default_text = "0 = four per core"}));
     r.push_back(field<Count>(
-        &Config::max_header_bytes,
-        {.name = "max_header_bytes",
-         .help = "largest request headers (431 beyond)",
-         .min = 1024,
-         .bytes = true,
-         .details = "Answered 431 and the connection closed. Mongrel2 1.12 itself answers 400 to a "
-                    "request head over about 4 KiB, so its frames carry at most about 8 KiB of "
-                    "headers: this limit is for other senders."}));
-    r.push_back(field<Ms>(
-        &Config::stall,
-        {.name = "stall_ms",
-         .help = "report a fiber that runs this long without waiting (0: off)",
-         .max = 60 * 1000,
-         .details = "A fiber that computes without waiting holds up every other request of its "
-                    "shard. The shard logs it (rate-limited) with the route and how long it ran, "
-                    "and counts it (`ShardStats::stalls`). Move such work to `offload()`."}));
-    r.push_back(field<Text>(
-        &Config::templates,
-        {.name = "templates",
-         .help = "folder of Mustache templates (`*.mustache`, with `errors/`)",
-         .default_text = "none",
-         .details =
-             "Every `*.mustache` under the folder is a template named by its relative path without "
-             "the extension (apps: `use_templates`); `errors/404.mustache` and the like become the "
-             "error pages. A template that does not compile stops the start."}));
+        &Config::offload_queue,
+        {.name = "offload_queue", .help = "offload() jobs queued before 503", .min = 1}));
+    r.push_back(field<Count>(&Config::max_in_flight,
+                             {.name = "max_in_flight",
+                              .help = "requests in flight per shard (more: 503 + `Retry-After`)",
+                              .min = 1}));
+    r.push_back(
+        field<Count>(&Config::max_header_bytes, {.name = "max_header_bytes",
+                                                 .help = "largest request headers (431 beyond)",
+                                                 .min = 1024,
+                                                 .bytes = true}));
+    r.push_back(field<Ms>(&Config::stall,
+                          {.name = "stall_ms",
+                           .help = "report a fiber that runs this long without waiting (0: off)",
+                           .max = 60 * 1000}));
+    r.push_back(field<Text>(&Config::templates,
+                            {.name = "templates",
+                             .help = "folder of Mustache templates (`*.mustache`, with `errors/`)",
+                             .default_text = "none"}));
     r.push_back(field<bool>(
         &Config::templates_reload,
         {.name = "templates_reload",
-         .help = "read a changed template again, checked once a second (development)",
-         .details = "For development: a changed file is compiled again, off the shard's thread."}));
-    r.push_back(field<Text>(&Config::session_store,
-                            {.name = "session_store",
-                             .help = "where sessions live (apps: use_sessions)",
-                             .choices = {"memory", "sqlite", "redis"},
-                             .details = "`memory`: this process, every shard; `sqlite`: survives a "
-                                        "restart; `redis`: shared by processes and hosts."}));
+         .help = "read a changed template again, checked once a second (development)"}));
+    r.push_back(
+        field<Text>(&Config::session_store, {.name = "session_store",
+                                             .help = "where sessions live (apps: use_sessions)",
+                                             .choices = {"memory", "sqlite", "redis"}}));
     r.push_back(field<Text>(&Config::session_sqlite,
                             {.name = "session_sqlite",
                              .help = "SQLite file of the sessions (session_store = sqlite)"}));
@@ -259,18 +264,14 @@ const std::vector<Setting>& framework_settings() {
                                               std::string_view::npos;
                                  },
                              .accepts_text = "host:port"}));
-    r.push_back(field<Count>(&Config::session_ttl_s,
-                             {.name = "session_ttl_s",
-                              .help = "seconds an unchanged session lives",
-                              .min = 1,
-                              .max = 10ull * 365 * 24 * 3600,
-                              .default_text = "1209600 = 14 days",
-                              .details = "A session unchanged for this long expires."}));
-    r.push_back(
-        field<bool>(&Config::session_secure_cookie,
-                    {.name = "session_secure_cookie",
-                     .help = "send the session cookie over HTTPS only",
-                     .details = "Turn it on when clients reach the site over HTTPS only."}));
+    r.push_back(field<Count>(&Config::session_ttl_s, {.name = "session_ttl_s",
+                                                      .help = "seconds an unchanged session lives",
+                                                      .min = 1,
+                                                      .max = 10ull * 365 * 24 * 3600,
+                                                      .default_text = "1209600 = 14 days"}));
+    r.push_back(field<bool>(
+        &Config::session_secure_cookie,
+        {.name = "session_secure_cookie", .help = "send the session cookie over HTTPS only"}));
     r.push_back(field<Text>(&Config::login_url,
                             {.name = "login_url",
                              .help = "where a page needing a user redirects (with ?next=)",
@@ -279,14 +280,12 @@ const std::vector<Setting>& framework_settings() {
                                    return !s.empty() && s[0] == '/' &&
                                           s.find_first_of("?# \\\t\r\n") == std::string_view::npos;
                                  },
-                             .accepts_text = "a local path",
-                             .details = "Used by pages whose handler needs a logged-in user; an "
-                                        "`ApiHandler` answers 401 instead."}));
+                             .accepts_text = "a local path"}));
     r.push_back(field<Text>(
         &Config::users_sqlite,
         {.name = "users_sqlite", .help = "SQLite file of the users (apps: use_users)"}));
     return r;
-  }();
+  }());
   return rows;
 }
 
