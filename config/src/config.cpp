@@ -743,12 +743,12 @@ Config parse_config(const std::vector<std::string>& args,
   CLI::App cli{"A brubeck handler process behind Mongrel2"};
   std::string file;
   cli.add_option("-c,--config", file, "TOML configuration file (also BRUBECK_CONFIG)");
+  auto* print_reference = cli.add_flag("--print-config-reference")
+                              ->description("print the configuration reference (Markdown)");
   auto* print_table =
       cli.add_flag("--print-config-table")->description("print the settings as a Markdown table");
   auto* print_example =
       cli.add_flag("--print-example-config")->description("print a TOML file of the defaults");
-  auto* print_reference = cli.add_flag("--print-config-reference")
-                              ->description("print the configuration reference (Markdown)");
   // One option (two for a boolean) per row; the text is parsed below, so an
   // error names the flag and what the setting expects.
   std::vector<std::string> texts(rows.size());
@@ -777,9 +777,9 @@ Config parse_config(const std::vector<std::string>& args,
   } catch (const CLI::ParseError& e) {
     throw ConfigError(std::string("command line: ") + e.what());
   }
+  if (print_reference->count() > 0) throw ConfigHelp{settings_reference(base)};
   if (print_table->count() > 0) throw ConfigHelp{settings_markdown(base)};
   if (print_example->count() > 0) throw ConfigHelp{settings_example_toml(base)};
-  if (print_reference->count() > 0) throw ConfigHelp{settings_reference(base)};
 
   Config c = std::move(base);
   if (file.empty())

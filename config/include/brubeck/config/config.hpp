@@ -297,9 +297,10 @@ std::string settings_markdown(const Config& config = {});
 // A TOML file setting every key of settings(config) to its default, each
 // with its help as a comment (config/brubeck.example.toml).
 std::string settings_example_toml(const Config& config = {});
-// The configuration reference (docs/configuration.md): how settings are
-// read, then every row of settings(config) with its type, default, accepted
-// values, file key, environment variable, flags and details.
+// The configuration reference (docs/configuration.md; --print-config-reference
+// prints it): how settings are read, then every row of settings(config) with
+// its type, default, accepted values, file key, environment variable, flags
+// and details.
 std::string settings_reference(const Config& config = {});
 
 // Throws ConfigError describing the first invalid value (for a Config built
@@ -309,8 +310,8 @@ void validate(const Config& config);
 // Reads the file (if --config or BRUBECK_CONFIG names one), the environment
 // (through `getenv`) and `args` (args[0] is the program name) into `base`
 // (a default Config, plus any application settings it declares). Throws
-// ConfigError; "--help", "--print-config-table", "--print-example-config" and
-// "--print-config-reference" throw ConfigHelp carrying the text to print.
+// ConfigError; "--help", "--print-config-table" and "--print-example-config"
+// throw ConfigHelp carrying the text to print.
 struct ConfigHelp {
   std::string text;
 };
