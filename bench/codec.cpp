@@ -34,7 +34,7 @@ std::string json_frame() {
          netstring("");
 }
 
-// The frame captured from Mongrel2 with protocol='tnetstring' (NOTES.md).
+// The frame captured from Mongrel2 1.12.2 with protocol='tnetstring', verbatim.
 constexpr std::string_view kTnetFrame =
     "b6b2b9a6-2a5d-4c6e-9d0b-3b7f1f0a1c11 1 /tnet "
     "231:11:REMOTE_ADDR,9:127.0.0.1,6:METHOD,3:GET,10:URL_SCHEME,4:http,7:PATTERN,5:/tnet,3:URI,"

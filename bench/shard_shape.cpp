@@ -1,4 +1,5 @@
-// The two shard shapes of DESIGN.md §2, measured side by side in one run:
+// The two shard shapes (docs/architecture.md, "The shard: a CAF companion on
+// its own reactor"), measured side by side in one run:
 //   companion: a caf::actor_companion whose messages become tasks of the
 //              shard's own Reactor loop (eventfd wake, optional busy-poll);
 //   detached:  a spawn<detached> event-based actor, fibers resumed inside its

@@ -54,8 +54,100 @@ using List = std::vector<std::string>;
 using Ms = std::chrono::milliseconds;
 using Us = std::chrono::microseconds;
 
+// What docs/configuration.md says of a setting beyond its help line, by
+// name: kept apart from the rows so that adding a row touches only its own.
+std::vector<Setting> with_details(std::vector<Setting> rows) {
+  static const std::map<std::string_view, std::string_view> details = {
+      {"shards",
+       "Each shard is a thread with its own fiber hub, route table and reply socket, and every "
+       "message of a connection goes to the same shard. With one shard there is no router thread: "
+       "the shard pulls from Mongrel2 itself."},
+      {"send_specs",
+       "The same endpoints as the `send_spec` of the Mongrel2 handler this process serves; several "
+       "Mongrel2 servers, several endpoints. Every handler process connected to one gets a share "
+       "of its requests (round robin)."},
+      {"recv_specs",
+       "The `recv_spec` of the same Mongrel2 handler. Each shard's publishing socket connects to "
+       "every endpoint and waits (at most 3 s) for Mongrel2's subscription before serving."},
+      {"stack_size",
+       "Every request's fiber gets a stack of this size, recycled per shard. Deep recursion or "
+       "large locals on the stack need more."},
+      {"stack_guard",
+       "An overflowing fiber then hits the guard page and the process ends with a message saying "
+       "so, instead of corrupting memory. Each guarded stack costs two kernel memory maps, so with "
+       "Linux's default `vm.max_map_count` a process holds about 32,000 fibers at once; turn this "
+       "off (or raise `vm.max_map_count`) to hold more."},
+      {"grace_ms",
+       "On SIGINT or SIGTERM the process stops pulling requests, lets those in flight finish "
+       "within this time, answers the ones still running 503 (`Retry-After: 1`, connection closed) "
+       "and exits."},
+      {"idle_poll_us",
+       "A shard with nothing to do spins this long before it sleeps in `epoll_wait`: a message "
+       "from another thread (an actor's reply, an offloaded job's result) that arrives meanwhile "
+       "costs no wake-up. It burns CPU the host may need for Mongrel2."},
+      {"pub_hwm",
+       "The high-water mark of each shard's reply socket to Mongrel2. Past it ZeroMQ drops "
+       "replies; the shard counts them (`ShardStats::dropped_replies`)."},
+      {"pin_threads",
+       "Pin only when the process owns its cores (Mongrel2 and the databases on other hosts or "
+       "other cores): on a shared 2-core host, 2 pinned shards served 0.72x the requests per "
+       "second of a minimal C handler through the same Mongrel2, 2 unpinned ones 1.02x."},
+      {"cookie_secrets",
+       "Signed cookies (`set_secure_cookie`) and sessions need at least one. Add a new secret "
+       "first and keep the old ones for a while to rotate keys: cookies signed with any of them "
+       "still verify."},
+      {"max_body_bytes",
+       "Checked on the inline body of a frame and on what a handler accepts of an upload Mongrel2 "
+       "spooled to a file (`accept_upload`); also the limit of a multipart file part."},
+      {"mongrel2_chroot",
+       "Mongrel2 names the files of spooled uploads relative to its chroot; set this when it runs "
+       "chrooted so that handlers find them."},
+      {"upload_store",
+       "Mongrel2's `upload.temp_store` folder, as this process sees it. Only files under it are "
+       "read as uploads."},
+      {"request_timeout_ms",
+       "Every wait of the request's fiber and of its child fibers is bounded by the deadline; past "
+       "it the wait throws `DeadlineExceeded` and the client gets 504. A route can set its own "
+       "(`app.route<H>(...).timeout(...)`)."},
+      {"offload_threads",
+       "The pool `offload(fn)` runs blocking code on, off the shards' threads (password hashing, "
+       "blocking libraries)."},
+      {"offload_queue",
+       "When this many jobs wait, `offload` throws `Unavailable`, which a handler lets through as "
+       "503."},
+      {"max_in_flight",
+       "A request past the limit is answered at once (503, `Retry-After: 1`), never queued without "
+       "bound. Behind Mongrel2 (at most 10,240 connections) one shard can reach 2,048, and 2,048 "
+       "guarded fibers per shard keep up to 15 shards under the kernel's map limit."},
+      {"max_header_bytes",
+       "Answered 431 and the connection closed. Mongrel2 1.12 itself answers 400 to a request head "
+       "over about 4 KiB, so its frames carry at most about 8 KiB of headers: this limit is for "
+       "other senders."},
+      {"stall_ms",
+       "A fiber that computes without waiting holds up every other request of its shard. The shard "
+       "logs it (rate-limited) with the route and how long it ran, and counts it "
+       "(`ShardStats::stalls`). Move such work to `offload()`."},
+      {"templates",
+       "Every `*.mustache` under the folder is a template named by its relative path without the "
+       "extension (apps: `use_templates`); `errors/404.mustache` and the like become the error "
+       "pages. A template that does not compile stops the start."},
+      {"templates_reload",
+       "For development: a changed file is compiled again, off the shard's thread."},
+      {"session_store",
+       "`memory`: this process, every shard; `sqlite`: survives a restart; `redis`: shared by "
+       "processes and hosts."},
+      {"session_ttl_s", "A session unchanged for this long expires."},
+      {"session_secure_cookie", "Turn it on when clients reach the site over HTTPS only."},
+      {"login_url",
+       "Used by pages whose handler needs a logged-in user; an `ApiHandler` answers 401 instead."},
+  };
+  for (auto& row : rows)
+    if (auto it = details.find(row.name); it != details.end()) row.details = it->second;
+  return rows;
+}
+
 const std::vector<Setting>& framework_settings() {
-  static const std::vector<Setting> rows = [] {
+  static const std::vector<Setting> rows = with_details([] {
     std::vector<Setting> r;
     r.push_back(field<Count>(&Config::shards, {.name = "shards",
                                                .help = "shard threads, one fiber hub each",
@@ -194,7 +286,7 @@ const std::vector<Setting>& framework_settings() {
         &Config::users_sqlite,
         {.name = "users_sqlite", .help = "SQLite file of the users (apps: use_users)"}));
     return r;
-  }();
+  }());
   return rows;
 }
 
@@ -540,6 +632,103 @@ std::string settings_example_toml(const Config& config) {
   return out;
 }
 
+namespace {
+
+std::string type_name(const Setting& row) {
+  switch (row.type) {
+    case SettingType::boolean:
+      return "boolean";
+    case SettingType::count:
+      return row.bytes ? "integer (bytes)" : "integer";
+    case SettingType::text:
+      return "string";
+    case SettingType::list:
+      return "list of strings";
+    case SettingType::milliseconds:
+      return "integer (milliseconds)";
+    case SettingType::microseconds:
+      return "integer (microseconds)";
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string settings_reference(const Config& config) {
+  std::string out =
+      "# Configuration reference\n"
+      "\n"
+      "<!-- Generated from the settings table (config/src/config.cpp) by\n"
+      "     settings_reference(); tests/config fails when this file differs from it, and\n"
+      "     writes the fresh one into the build folder. Do not edit it by hand. -->\n"
+      "\n"
+      "Every setting of a brubeck process is one row of one table, in `config/`: the file\n"
+      "key, the environment variable, the command-line flags, the check of a value and\n"
+      "this page all come from that row.\n"
+      "\n"
+      "## Where settings come from\n"
+      "\n"
+      "Lowest precedence first:\n"
+      "\n"
+      "1. the defaults below;\n"
+      "2. a TOML file, named by `--config FILE` (`-c FILE`) or `BRUBECK_CONFIG`: one key per\n"
+      "   setting; a dotted name such as `demo.redis` is key `redis` of table `[demo]` (or the\n"
+      "   dotted key itself); an unknown key is an error;\n"
+      "3. environment variables: `BRUBECK_` and the name in capitals, `.` as `_`; booleans\n"
+      "   `1`/`0` (or `true`/`false`), lists as comma-separated items; an empty variable is\n"
+      "   ignored;\n"
+      "4. the command line: `--` and the name with `_` and `.` as `-` (a few have their own\n"
+      "   spelling, listed below); booleans are flags with a `--no-` twin; a list's flag is\n"
+      "   repeated, once per item.\n"
+      "\n"
+      "A bad value stops the process at start (`load_config` exits 2) with one message naming\n"
+      "the setting, where the value came from (`file:line`, the environment variable or the\n"
+      "flag) and what the setting accepts. `--help` lists every flag;\n"
+      "`--print-example-config` prints a TOML file of every default (as\n"
+      "`config/brubeck.example.toml`), `--print-config-table` the summary table below and\n"
+      "`--print-config-reference` this page, each with the application's own settings.\n"
+      "\n"
+      "An application declares settings of its own before parsing, and they join every one\n"
+      "of these (`Config::add_setting`, read typed with `Config::get` or `App::setting`):\n"
+      "\n"
+      "```cpp\n"
+      "brubeck::Config config;\n"
+      "config.add_setting<std::string>({.name = \"demo.redis\", .help = \"Redis host:port\"});\n"
+      "brubeck::App app{brubeck::load_config(argc, argv, std::move(config))};\n"
+      "auto redis = app.setting<std::string>(\"demo.redis\");\n"
+      "```\n"
+      "\n"
+      "## Summary\n"
+      "\n";
+  out += settings_markdown(config);
+  out += "\n## Settings\n";
+  for (const auto& row : settings(config)) {
+    std::string flags = "`" + row.long_flag() + "`";
+    if (row.short_flag != 0) flags = std::string("`-") + row.short_flag + "`, " + flags;
+    std::string env = "`" + row.env_var() + "`";
+    if (row.type == SettingType::boolean) {
+      flags += " (true), `" + row.negated_flag() + "` (false)";
+      env += " (`1` or `0`)";
+    }
+    if (row.type == SettingType::list) {
+      flags += ", once per item";
+      env += " (comma-separated)";
+    }
+    std::string help = row.help;
+    if (!help.empty())
+      help[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(help[0])));
+    out += "\n### `" + row.name + "`\n\n" + help + ".\n\n";
+    if (!row.details.empty()) out += row.details + "\n\n";
+    out += "- type: " + type_name(row) + "\n";
+    out += "- default: " + row.docs_default() + "\n";
+    out += "- accepted: " + row.expected() + "\n";
+    out += "- file: `" + row.name + " = " + row.toml_text(row.default_value) + "`\n";
+    out += "- environment: " + env + "\n";
+    out += "- command line: " + flags + "\n";
+  }
+  return out;
+}
+
 void validate(const Config& c) {
   for (const auto& row : settings(c)) {
     auto value = row.get(c);
@@ -555,6 +744,8 @@ Config parse_config(const std::vector<std::string>& args,
   CLI::App cli{"A brubeck handler process behind Mongrel2"};
   std::string file;
   cli.add_option("-c,--config", file, "TOML configuration file (also BRUBECK_CONFIG)");
+  auto* print_reference = cli.add_flag("--print-config-reference")
+                              ->description("print the configuration reference (Markdown)");
   auto* print_table =
       cli.add_flag("--print-config-table")->description("print the settings as a Markdown table");
   auto* print_example =
@@ -589,6 +780,7 @@ Config parse_config(const std::vector<std::string>& args,
   } catch (const CLI::ParseError& e) {
     throw ConfigError(std::string("command line: ") + e.what());
   }
+  if (print_reference->count() > 0) throw ConfigHelp{settings_reference(base)};
   if (print_table->count() > 0) throw ConfigHelp{settings_markdown(base)};
   if (print_example->count() > 0) throw ConfigHelp{settings_example_toml(base)};
   if (print_version->count() > 0) {

@@ -261,6 +261,13 @@ TEST(Settings, ExampleFileIsTheGeneratedOne) {
       << write_expected("brubeck.example.toml", expected);
 }
 
+TEST(Settings, ConfigurationReferenceIsTheGeneratedOne) {
+  auto expected = settings_reference();
+  EXPECT_EQ(read_file(source_dir() + "/docs/configuration.md"), expected)
+      << "docs/configuration.md differs from the settings table; the generated one is in "
+      << write_expected("configuration.md", expected);
+}
+
 // The example file sets every key, each to its default.
 TEST(Settings, ExampleFileLoadsToTheDefaults) {
   auto path = source_dir() + "/config/brubeck.example.toml";
@@ -317,6 +324,40 @@ std::string error_of(const Strings& args, const Env& env, const Config& base = {
 
 void expect_has(const std::string& text, const std::string& needle) {
   EXPECT_NE(text.find(needle), std::string::npos) << "'" << needle << "' not in: " << text;
+}
+
+// --print-config-reference prints the reference with the application's rows.
+TEST(Settings, PrintConfigReferenceIncludesApplicationSettings) {
+  Config base;
+  base.add_setting<std::string>({.name = "demo.redis", .help = "Redis host:port"});
+  try {
+    parse_config({"prog", "--print-config-reference"}, Env{}.fn(), base);
+    ADD_FAILURE() << "no ConfigHelp";
+  } catch (const ConfigHelp& help) {
+    EXPECT_EQ(help.text, settings_reference(base));
+    expect_has(help.text, "\n### `demo.redis`\n\nRedis host:port.\n");
+    expect_has(help.text, "- environment: `BRUBECK_DEMO_REDIS`");
+    expect_has(help.text, "\n### `shards`\n");
+  }
+}
+
+// The reference has a section per row, with its spellings, default and details.
+TEST(Settings, ReferenceDescribesEveryRow) {
+  auto reference = settings_reference();
+  for (const auto& row : settings()) {
+    SCOPED_TRACE(row.name);
+    auto at = reference.find("\n### `" + row.name + "`\n");
+    ASSERT_NE(at, std::string::npos);
+    auto end = reference.find("\n### ", at + 1);
+    auto section = reference.substr(at, end == std::string::npos ? end : end - at);
+    expect_has(section, row.help.substr(1));
+    expect_has(section, "- default: " + row.docs_default() + "\n");
+    expect_has(section, "- accepted: " + row.expected() + "\n");
+    expect_has(section, "- environment: `" + row.env_var() + "`");
+    expect_has(section, "- command line: ");
+    expect_has(section, row.long_flag() + "`");
+    if (!row.details.empty()) expect_has(section, row.details);
+  }
 }
 
 // A bad value from each source names the key, the source and what the key
@@ -418,6 +459,7 @@ TEST(Settings, ApplicationSettingsFromEverySource) {
   // Their rows join the generated docs.
   expect_has(settings_markdown(base), "| Redis host:port | `demo.redis` | `BRUBECK_DEMO_REDIS` |");
   expect_has(settings_example_toml(base), "\ndemo.pg_pool = 8\n");
+  expect_has(settings_reference(base), "\n### `demo.pg_pool`\n\nPool size.\n");
 }
 
 // load_config exits 2 on a bad file named by BRUBECK_CONFIG, and reads a good one.

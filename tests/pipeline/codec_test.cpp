@@ -28,7 +28,7 @@ using namespace std::string_literals;
 using namespace std::string_view_literals;
 using Pairs = std::vector<std::pair<std::string, std::string>>;
 
-// The three frames captured from Mongrel2 1.12.2 (shared/NOTES.md), verbatim.
+// The three frames captured from Mongrel2 1.12.2, verbatim (docs/architecture.md, "The wire").
 constexpr std::string_view kJsonFrame =
     R"(14ba3fad-a4e3-42f8-8ab4-4a60a8c33806 2 /some/path 314:{"PATH":"/some/path","x-forwarded-for":"127.0.0.1","content-type":"application/json","content-length":"7","accept":"*/*","user-agent":"curl/7.88.1","host":"127.0.0.1:6767","METHOD":"POST","VERSION":"HTTP/1.1","URI":"/some/path?x=1&y=2","QUERY":"x=1&y=2","PATTERN":"/","URL_SCHEME":"http","REMOTE_ADDR":"127.0.0.1"},7:{"a":1},)";
 constexpr std::string_view kDisconnectFrame =

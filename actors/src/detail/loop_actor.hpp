@@ -1,5 +1,6 @@
 // A CAF actor whose behaviour runs on a Reactor's own thread (the companion
-// shape of DESIGN.md §2): messages to it become reactor tasks, so a shard's
+// shape: docs/architecture.md, "The shard: a CAF companion on its own
+// reactor"): messages to it become reactor tasks, so a shard's
 // fibers, sockets and actor state are all touched by one thread only.
 #pragma once
 

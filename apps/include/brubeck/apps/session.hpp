@@ -121,7 +121,7 @@ struct Sessions {
 // session_redis address).
 std::shared_ptr<Sessions> use_sessions(App& app);
 
-// One request's session, made by PageHandler/ApiHandler::session(). Its data
+// One request's session, made by session() of a PageHandler or ApiHandler. Its data
 // is a JSON object; read and change it through data() (or the shortcuts).
 class Session {
  public:

@@ -7,8 +7,8 @@
 // Every setting is one row of one table (settings()): its name, type,
 // default, accepted range, help, and the Config field it fills. The file
 // keys, environment variables, command-line flags, validation, --help, the
-// README's table and config/brubeck.example.toml all come from those rows,
-// so a setting cannot be documented in one place and refused in another.
+// README's table, docs/configuration.md and config/brubeck.example.toml all
+// come from those rows, so a setting cannot be documented in one place and refused in another.
 // An application adds rows of its own (Config::add_setting) before parsing
 // and reads them typed (Config::get, App::setting).
 #pragma once
@@ -58,6 +58,7 @@ struct SettingSpec {
   std::string flag{};          // "--send-spec": when not derived from the name
   char short_flag = 0;         // 's': also -s
   bool bytes = false;          // a count of bytes: docs add KiB/MiB
+  std::string details{};       // docs/configuration.md: more than the help line
 };
 
 // One row of the table, its type erased; `set` and `get` bind it to the
@@ -76,6 +77,7 @@ struct Setting {
   std::string flag;
   char short_flag = 0;
   bool bytes = false;
+  std::string details;
   std::function<void(Config&, const SettingValue&)> set;
   std::function<SettingValue(const Config&)> get;
 
@@ -163,6 +165,7 @@ Setting make_setting(SettingSpec<T> spec, std::function<void(Config&, const Sett
   s.flag = std::move(spec.flag);
   s.short_flag = spec.short_flag;
   s.bytes = spec.bytes;
+  s.details = std::move(spec.details);
   s.set = std::move(set);
   s.get = std::move(get);
   return s;
@@ -294,6 +297,11 @@ std::string settings_markdown(const Config& config = {});
 // A TOML file setting every key of settings(config) to its default, each
 // with its help as a comment (config/brubeck.example.toml).
 std::string settings_example_toml(const Config& config = {});
+// The configuration reference (docs/configuration.md; --print-config-reference
+// prints it): how settings are read, then every row of settings(config) with
+// its type, default, accepted values, file key, environment variable, flags
+// and details.
+std::string settings_reference(const Config& config = {});
 
 // Throws ConfigError describing the first invalid value (for a Config built
 // in code; parse_config checks each value as it reads it, naming its source).

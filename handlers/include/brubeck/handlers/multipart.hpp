@@ -65,7 +65,7 @@ std::string_view to_string(MultipartError e) noexcept;
 // with no CRLF before it, a body with no parts at all ("--boundary--", an
 // empty form). A boundary string inside part data that is not followed by
 // "--" or by the end of its line is data. In quoted parameter values a
-// backslash escapes only a separator character (`"`, `\`, `;`, ...), so raw
+// backslash escapes only a separator character (a double quote, a backslash, `;`, ...), so raw
 // Windows paths such as "C:\Users\ada\notes.txt" keep their backslashes.
 // `filename*=UTF-8''...` (RFC 5987, also ISO-8859-1) is preferred over
 // `filename`; `%22`-style escapes of HTML5 senders are left as sent.
