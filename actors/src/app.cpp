@@ -158,8 +158,17 @@ RouteSpec health_route(const std::string& path, const App& app) {
   });
 }
 
+// The last stop signal a thread outside run()'s mask caught (see below).
+std::atomic<int> caught_signal{0};
+extern "C" void catch_stop_signal(int sig) { caught_signal.store(sig); }
+
 // Blocks SIGINT/SIGTERM in the calling thread, and so in every thread it
 // starts (CAF's, ZeroMQ's, the shards'), so only run()'s wait takes them.
+// Threads the application started before run() (a database's, a template
+// reloader's) do not block them: while run()'s thread is between two waits
+// the kernel hands the signal to one of those, whose default action would
+// end the process without a drain. A handler catches it there instead, and
+// the next wait returns it.
 class SignalMask {
  public:
   SignalMask() {
@@ -167,18 +176,27 @@ class SignalMask {
     sigaddset(&set_, SIGINT);
     sigaddset(&set_, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set_, &old_);
+    struct sigaction action {};
+    action.sa_handler = catch_stop_signal;
+    sigemptyset(&action.sa_mask);
+    for (int sig : {SIGINT, SIGTERM}) sigaction(sig, &action, &old_actions_[sig == SIGINT]);
   }
-  ~SignalMask() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+  ~SignalMask() {
+    for (int sig : {SIGINT, SIGTERM}) sigaction(sig, &old_actions_[sig == SIGINT], nullptr);
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
   // A pending signal, or 0 after `ms` without one.
   int wait(long ms) {
     timespec ts{ms / 1000, (ms % 1000) * 1'000'000};
     int sig = sigtimedwait(&set_, nullptr, &ts);
-    return sig > 0 ? sig : 0;
+    if (sig > 0) return sig;
+    return caught_signal.exchange(0);
   }
 
  private:
   sigset_t set_{};
   sigset_t old_{};
+  struct sigaction old_actions_[2]{};
 };
 
 }  // namespace

@@ -6,6 +6,9 @@
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 
@@ -984,6 +987,27 @@ TEST(Health, AWedgedShardIsDownUntilItAnswersAgain) {
   EXPECT_EQ(body_of(split_reply(m2.receive()).second), "spun");
   EXPECT_TRUE(await_health(running.app, Readiness::ready, 2s));
   EXPECT_EQ(running.stop(), 0);
+}
+
+// SIGTERM delivered to a thread the application started before run() (a
+// database's, say), which does not block it: run() drains and returns 0
+// instead of the process ending on the signal's default action.
+TEST(App, SigtermCaughtByAThreadStartedBeforeRunStopsItCleanly) {
+  FakeMongrel2 m2;
+  std::atomic<pid_t> other_tid{0};
+  std::atomic<bool> done{false};
+  std::thread other([&] {
+    other_tid = static_cast<pid_t>(::syscall(SYS_gettid));
+    while (!done) std::this_thread::sleep_for(5ms);
+  });
+  RunningApp running(m2, 1);
+  ASSERT_TRUE(running.app.running());
+  while (other_tid == 0) std::this_thread::sleep_for(1ms);
+  ASSERT_EQ(::syscall(SYS_tgkill, ::getpid(), other_tid.load(), SIGTERM), 0);
+  EXPECT_TRUE(running.await_finished(5s)) << "run() did not see the SIGTERM";
+  EXPECT_EQ(running.stop(), 0);
+  done = true;
+  other.join();
 }
 
 }  // namespace
