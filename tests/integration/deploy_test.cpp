@@ -364,8 +364,9 @@ TEST(DeployMongrel2Config, ServesStaticFilesTwoHandlerProcessesAndSpooledUploads
   EXPECT_EQ(up.status, 200) << up.body;
   EXPECT_NE(up.body.find(R"("size":10000)"), std::string::npos) << up.body;
   const auto spooled = read_file(dir.path() + "/logs/error.log");
-  EXPECT_NE(spooled.find("upload"), std::string::npos) << "Mongrel2 did not spool the upload:\n"
-                                                       << spooled;
+  EXPECT_NE(spooled.find("Writing tempfile /spool/upload."), std::string::npos)
+      << "Mongrel2 did not spool the upload:\n"
+      << spooled;
   bool left = false;
   for (int i = 0; i < 40; ++i) {
     left = !std::filesystem::is_empty(dir.path() + "/spool");
