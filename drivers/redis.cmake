@@ -4,9 +4,10 @@ pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
 
 add_library(brubeck_redis STATIC ${CMAKE_CURRENT_SOURCE_DIR}/src/redis.cpp)
 add_library(brubeck::redis ALIAS brubeck_redis)
-target_include_directories(brubeck_redis PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include)
+target_include_directories(brubeck_redis PUBLIC
+  $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>)
 target_link_libraries(brubeck_redis
   PUBLIC brubeck::pipeline
-  PRIVATE PkgConfig::HIREDIS brubeck_warnings)
+  PRIVATE PkgConfig::HIREDIS $<BUILD_INTERFACE:brubeck_warnings>)
 
 target_link_libraries(brubeck_drivers INTERFACE brubeck_redis)

@@ -80,6 +80,20 @@ Health App::health() const noexcept {
   return h;
 }
 
+std::shared_ptr<const HandlerSettings> App::handler_settings() const {
+  auto settings = std::make_shared<HandlerSettings>();
+  if (!config_.cookie_secrets.empty())
+    settings->cookie_signer = std::make_shared<CookieSigner>(config_.cookie_secrets);
+  settings->max_body_bytes = config_.max_body_bytes;
+  settings->multipart.max_file_bytes = config_.max_body_bytes;
+  settings->mongrel2_chroot = config_.mongrel2_chroot;
+  settings->upload_store = config_.upload_store_path();
+  settings->error_page = error_page_;
+  settings->request_timeout = config_.request_timeout;
+  settings->services = std::make_shared<const Services>(services_);
+  return settings;
+}
+
 namespace {
 
 // A shard that has not answered a heartbeat for this long counts as down
@@ -265,17 +279,7 @@ int App::run() {
       base.fibers.guard_pages = config_.stack_guard;
       base.fibers.stall_threshold = config_.stall;
       base.reactor.idle_poll = config_.idle_poll;
-      auto settings = std::make_shared<HandlerSettings>();
-      if (!config_.cookie_secrets.empty())
-        settings->cookie_signer = std::make_shared<CookieSigner>(config_.cookie_secrets);
-      settings->max_body_bytes = config_.max_body_bytes;
-      settings->multipart.max_file_bytes = config_.max_body_bytes;
-      settings->mongrel2_chroot = config_.mongrel2_chroot;
-      settings->upload_store = config_.upload_store_path();
-      settings->error_page = error_page_;
-      settings->request_timeout = config_.request_timeout;
-      settings->services = std::make_shared<const Services>(services_);
-      base.settings = std::move(settings);
+      base.settings = handler_settings();
       // One shard has nothing to route: it pulls from Mongrel2 itself.
       const bool direct = config_.shard_count() == 1;
       if (direct) base.pull_specs = config_.send_specs;

@@ -1,4 +1,5 @@
 #include "brubeck/config/config.hpp"
+#include "brubeck/version.hpp"
 
 #include <toml++/toml.h>
 #include <CLI/CLI.hpp>
@@ -569,6 +570,8 @@ Config parse_config(const std::vector<std::string>& args,
       cli.add_flag("--print-config-table")->description("print the settings as a Markdown table");
   auto* print_example =
       cli.add_flag("--print-example-config")->description("print a TOML file of the defaults");
+  auto* print_version =
+      cli.add_flag("--version")->description("print the program's name and brubeck's version");
   // One option (two for a boolean) per row; the text is parsed below, so an
   // error names the flag and what the setting expects.
   std::vector<std::string> texts(rows.size());
@@ -599,6 +602,11 @@ Config parse_config(const std::vector<std::string>& args,
   }
   if (print_table->count() > 0) throw ConfigHelp{settings_markdown(base)};
   if (print_example->count() > 0) throw ConfigHelp{settings_example_toml(base)};
+  if (print_version->count() > 0) {
+    std::string program = args.empty() ? "brubeck" : args[0];
+    program = program.substr(program.find_last_of('/') + 1);
+    throw ConfigHelp{program + " (brubeck " BRUBECK_VERSION ")\n"};
+  }
 
   Config c = std::move(base);
   if (file.empty())

@@ -1,7 +1,8 @@
 // Everything a brubeck application needs: App, the handler classes, routing,
 // configuration, actors and the fiber-aware waits. Drivers (SQLite, Redis,
 // PostgreSQL, HTTP client, ZeroMQ) have their own headers under
-// brubeck/drivers/ and libraries (brubeck::drivers links them all).
+// brubeck/drivers/ and libraries (brubeck::drivers links them all);
+// BRUBECK_VERSION comes with it (<brubeck/version.hpp>).
 #pragma once
 
 // JSON values for set_json, payload() and template contexts.
@@ -30,3 +31,4 @@
 #include "brubeck/pipeline/spawn.hpp"
 #include "brubeck/pipeline/tcp_stream.hpp"
 #include "brubeck/pipeline/wait_group.hpp"
+#include "brubeck/version.hpp"

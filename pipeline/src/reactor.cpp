@@ -182,7 +182,9 @@ void Reactor::remove_fd(int fd) {
 
 void Reactor::add_poll_hook(std::function<bool()> hook) { poll_hooks_.push_back(std::move(hook)); }
 
-void Reactor::run() {
+void Reactor::run() { run_until({}); }
+
+void Reactor::run_until(const std::function<bool()>& done) {
   constexpr int kMaxEvents = 64;
   epoll_event events[kMaxEvents];
   auto idle_since = Clock::now();
@@ -205,6 +207,7 @@ void Reactor::run() {
       worked |= hub_->run_ready(options_.fiber_batch) > 0;
       pending |= hub_->has_ready();
     }
+    if (done && done()) break;
 
     int timeout_ms = 0;
     auto now = Clock::now();

@@ -1,4 +1,5 @@
 #include "brubeck/config/config.hpp"
+#include "brubeck/version.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -109,6 +110,25 @@ TEST(Config, HelpCarriesText) {
     FAIL();
   } catch (const ConfigHelp& h) {
     EXPECT_NE(h.text.find("--shards"), std::string::npos);
+  }
+}
+
+// The number comes from project(brubeck VERSION ...) through the generated
+// header; every App's main() answers --version through load_config.
+TEST(Config, VersionNamesTheProgramAndBrubeck) {
+  std::string v = std::to_string(BRUBECK_VERSION_MAJOR) + "." +
+                  std::to_string(BRUBECK_VERSION_MINOR) + "." +
+                  std::to_string(BRUBECK_VERSION_PATCH);
+  EXPECT_EQ(v, BRUBECK_VERSION);
+  EXPECT_EQ(v, BRUBECK_PROJECT_VERSION);
+  Env env;
+  for (const char* program : {"/opt/app/bin/my_app", "my_app"}) {
+    try {
+      parse_config({program, "--shards", "2", "--version"}, env.fn());
+      FAIL() << "--version did not stop parsing";
+    } catch (const ConfigHelp& h) {
+      EXPECT_EQ(h.text, "my_app (brubeck " + v + ")\n");
+    }
   }
 }
 

@@ -36,6 +36,25 @@ TEST(Reactor, RunsTasksPostedFromOtherThreadsInOrderPerPoster) {
   EXPECT_TRUE(ordered);
 }
 
+// run_until returns once its condition holds, and the loop runs again
+// after it (a stopped loop would not): fibers left waiting carry on.
+TEST(Reactor, RunUntilReturnsAndCanRunAgain) {
+  FiberHub hub;
+  Reactor reactor(&hub);
+  int ticks = 0;
+  hub.spawn([&] {
+    for (int i = 0; i < 4; ++i) {
+      hub.sleep_for(std::chrono::milliseconds(2));
+      ++ticks;
+    }
+  });
+  reactor.run_until([&] { return ticks == 2; });
+  EXPECT_EQ(ticks, 2);
+  reactor.run_until([&] { return ticks == 4; });
+  EXPECT_EQ(ticks, 4);
+  EXPECT_EQ(hub.live(), 0u);
+}
+
 TEST(Reactor, WakesSleepingFibersAtTheirDeadline) {
   FiberHub hub;
   Reactor reactor(&hub);

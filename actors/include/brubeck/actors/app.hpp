@@ -19,6 +19,7 @@
 
 #include "brubeck/config/config.hpp"
 #include "brubeck/handlers/routes.hpp"
+#include "brubeck/handlers/settings.hpp"
 
 namespace brubeck {
 
@@ -119,6 +120,13 @@ class App {
     return *this;
   }
   const Services& services() const noexcept { return services_; }
+
+  // What every shard serves from: the routes as declared, and the settings
+  // each handler is given (cookie signer, limits, error page, services),
+  // built from the config. brubeck/testing.hpp's TestClient serves from
+  // these too, so a test sees what a shard would.
+  const std::vector<RouteSpec>& routes() const noexcept { return routes_; }
+  std::shared_ptr<const HandlerSettings> handler_settings() const;
 
   // Serves until a signal or stop(). Returns 0 after a clean stop, 1 when a
   // shard failed, 2 when start-up failed (bad route, bad endpoint).

@@ -305,7 +305,8 @@ void validate(const Config& config);
 // Reads the file (if --config or BRUBECK_CONFIG names one), the environment
 // (through `getenv`) and `args` (args[0] is the program name) into `base`
 // (a default Config, plus any application settings it declares). Throws
-// ConfigError; "--help", "--print-config-table" and "--print-example-config"
+// ConfigError; "--help", "--print-config-table", "--print-example-config"
+// and "--version" ("NAME (brubeck X.Y.Z)", NAME being args[0]'s file name)
 // throw ConfigHelp carrying the text to print.
 struct ConfigHelp {
   std::string text;

@@ -91,6 +91,10 @@ class Reactor {
 
   // Runs until stop(); call on the thread that owns the loop.
   void run();
+  // Runs until stop() or until `done` returns true, asked after each pass
+  // has run the ready fibers; unlike after stop(), the loop may be run
+  // again. How a test client runs one request at a time on one reactor.
+  void run_until(const std::function<bool()>& done);
   // Any thread: run() returns after its current pass.
   void stop() noexcept;
   bool stopping() const noexcept { return stop_.load(std::memory_order_acquire); }
