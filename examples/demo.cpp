@@ -476,6 +476,9 @@ brubeck::Config demo_settings() {
                               .default_value = std::string(BRUBECK_DEMO_PAGES)});
   c.add_setting<bool>({.name = "demo.faults",
                        .help = "serve /fault/die (kills its shard) and /fault/spin (tests only)"});
+  // GET /healthz: 200 {"status":"ready",...} once Mongrel2 subscribed and
+  // every shard is alive, else 503 (health_route = "" turns it off).
+  c.health_route = "/healthz";
   // Several demos may run side by side (tests): by default nothing on disk.
   c.session_store = "memory";
   c.users_sqlite = ":memory:";

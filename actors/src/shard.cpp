@@ -49,6 +49,22 @@ void Shard::drain(std::chrono::milliseconds grace) {
     caf::anon_send(*handle_, detail::drain_atom::value, static_cast<std::int64_t>(grace.count()));
 }
 
+void Shard::heartbeat(std::chrono::steady_clock::time_point now) {
+  const auto sent = liveness_.beat_sent.load();
+  if (liveness_.beat_answered.load() < sent || !handle_ || !*handle_) return;
+  const std::int64_t stamp = now.time_since_epoch().count();
+  liveness_.beat_sent.store(stamp);
+  caf::anon_send(*handle_, detail::heartbeat_atom::value, stamp);
+}
+
+bool Shard::alive(std::chrono::steady_clock::time_point now,
+                  std::chrono::nanoseconds window) const {
+  if (liveness_.ended.load() || !handle_) return false;
+  const auto sent = liveness_.beat_sent.load();
+  if (liveness_.beat_answered.load() >= sent) return true;
+  return now.time_since_epoch().count() - sent < window.count();
+}
+
 void Shard::join() {
   if (thread_.joinable()) thread_.join();
   handle_.reset();
@@ -125,9 +141,10 @@ void pin_to_core(std::size_t index) {
 class ShardLoop final : public ReplyChannel {
  public:
   ShardLoop(caf::actor_system& system, zmq::context_t& zmq, const ShardOptions& options,
-            std::vector<RouteSpec> specs, ShardStats& stats)
+            std::vector<RouteSpec> specs, ShardStats& stats, ShardLiveness& liveness)
       : options_(options),
         stats_(stats),
+        liveness_(liveness),
         hub_(std::make_unique<FiberHub>(with_stall_report(options.fibers))),
         reactor_(hub_.get(), options.reactor),
         routes_(std::move(specs)),
@@ -141,6 +158,10 @@ class ShardLoop final : public ReplyChannel {
     // At the high-water mark a send fails (and is counted) instead of
     // vanishing without a trace.
     pub_.set(zmq::sockopt::xpub_nodrop, 1);
+    // Every subscription and unsubscription is reported, not only the first
+    // and last of a topic: the count is then the number of Mongrel2s
+    // listening (several recv_specs, a Mongrel2 that restarts).
+    pub_.set(zmq::sockopt::xpub_verboser, 1);
     // Replies still queued at shutdown get a moment to reach Mongrel2.
     pub_.set(zmq::sockopt::linger, 1000);
     for (const auto& spec : options.recv_specs) pub_.connect(spec);
@@ -153,9 +174,7 @@ class ShardLoop final : public ReplyChannel {
       auto now = Clock::now();
       if (now < next) return false;
       next = now + std::chrono::milliseconds(200);
-      zmq::message_t sub;
-      while (pub_.recv(sub, zmq::recv_flags::dontwait)) {
-      }
+      read_subscriptions();
       return false;
     });
     binding_ = std::make_unique<detail::LoopActorBinding>(system, reactor_, behavior());
@@ -229,6 +248,7 @@ class ShardLoop final : public ReplyChannel {
           for (std::size_t i = 0; i < batch->frames.size(); ++i) accept(batch, i);
         },
         [this](detail::drain_atom, std::int64_t grace_ms) { start_drain(grace_ms); },
+        [this](detail::heartbeat_atom, std::int64_t sent) { liveness_.beat_answered.store(sent); },
     };
   }
 
@@ -238,19 +258,29 @@ class ShardLoop final : public ReplyChannel {
   void await_subscribers() {
     constexpr auto kWait = std::chrono::seconds(3);
     auto deadline = Clock::now() + kWait;
-    std::size_t seen = 0;
-    while (seen < options_.recv_specs.size() && Clock::now() < deadline) {
+    const auto wanted = static_cast<std::int64_t>(options_.recv_specs.size());
+    while (liveness_.subscriptions.load() < wanted && Clock::now() < deadline) {
       zmq::pollitem_t item{pub_.handle(), 0, ZMQ_POLLIN, 0};
       zmq::poll(&item, 1, std::chrono::milliseconds(50));
-      zmq::message_t sub;
-      while (pub_.recv(sub, zmq::recv_flags::dontwait))
-        if (sub.size() > 0 && static_cast<const char*>(sub.data())[0] == 1) ++seen;
+      read_subscriptions();
     }
-    if (seen < options_.recv_specs.size())
+    if (const auto seen = liveness_.subscriptions.load(); seen < wanted)
       spdlog::warn(
           "shard {}: {} of {} Mongrel2 subscribers after {} s; replies to the others are "
           "dropped until they subscribe",
-          options_.index, seen, options_.recv_specs.size(), kWait.count());
+          options_.index, seen, wanted, kWait.count());
+  }
+
+  // (Un)subscriptions queued on the XPUB: the first byte is 1 to subscribe,
+  // 0 to unsubscribe. Read so they never pile up, and counted for health.
+  void read_subscriptions() {
+    zmq::message_t sub;
+    while (pub_.recv(sub, zmq::recv_flags::dontwait)) {
+      if (sub.size() == 0) continue;
+      const char kind = static_cast<const char*>(sub.data())[0];
+      if (kind == 1) liveness_.subscriptions.fetch_add(1);
+      if (kind == 0) liveness_.subscriptions.fetch_sub(1);
+    }
   }
 
   // Single-shard mode: read up to 64 frames per socket per pass, as the
@@ -633,6 +663,7 @@ class ShardLoop final : public ReplyChannel {
 
   const ShardOptions& options_;
   ShardStats& stats_;
+  ShardLiveness& liveness_;
   std::unique_ptr<FiberHub> hub_;
   Reactor reactor_;
   FrameDecoder decoder_;
@@ -660,8 +691,8 @@ void Shard::start() {
       thread_,
       [this] {
         if (options_.pin) pin_to_core(options_.index);
-        auto loop =
-            std::make_unique<ShardLoop>(system_, zmq_, options_, std::move(routes_), stats_);
+        auto loop = std::make_unique<ShardLoop>(system_, zmq_, options_, std::move(routes_), stats_,
+                                                liveness_);
         handle_ = std::make_unique<caf::actor>(loop->handle());
         return loop;
       },
@@ -680,6 +711,7 @@ void Shard::start() {
                           e.what());
           }
         }
+        liveness_.ended.store(true);
         spdlog::debug("shard {}: stopped", options_.index);
       });
 }

@@ -8,6 +8,7 @@
 #include <caf/to_string.hpp>
 
 #include <mutex>
+#include <thread>
 
 #include <unordered_map>
 #include "detail/pull_sockets.hpp"
@@ -135,12 +136,21 @@ std::size_t Supervisor::restart_failed() {
   return restarted;
 }
 
-void Supervisor::drain(std::chrono::milliseconds grace) {
+void Supervisor::drain(std::chrono::milliseconds grace,
+                       const std::function<void()>& while_waiting) {
   {
     std::lock_guard lock(deaths_->mutex);
     deaths_->draining = true;
   }
   for (auto& s : shards_) s->drain(grace);
+  if (while_waiting) {
+    for (auto& s : shards_) {
+      while (!s->ended()) {
+        while_waiting();
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    }
+  }
   for (auto& s : shards_) s->join();
   shards_.clear();
   handovers_.clear();

@@ -218,6 +218,17 @@ const std::vector<Setting>& framework_settings() {
         field<Ms>(&Config::request_timeout, {.name = "request_timeout_ms",
                                              .help = "request deadline, answered 504 (0: none)",
                                              .max = 24 * 60 * 60 * 1000}));
+    r.push_back(field<Text>(
+        &Config::health_route,
+        {.name = "health_route",
+         .help = "path answering 200 when ready, 503 starting, draining or with a shard down",
+         .accepts =
+             [](std::string_view s) {
+               return s.empty() ||
+                      (s[0] == '/' && s.find_first_of("?# \\\t\r\n") == std::string_view::npos);
+             },
+         .accepts_text = "a local path, or empty for none",
+         .default_text = "none"}));
     r.push_back(field<Count>(&Config::offload_threads, {.name = "offload_threads",
                                                         .help = "offload() worker threads",
                                                         .max = 4096,

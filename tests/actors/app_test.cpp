@@ -6,6 +6,9 @@
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 
@@ -880,6 +883,131 @@ TEST_F(SpoolTest, AFinishedUploadRefusedByAFullShardIsDeleted) {
   EXPECT_EQ(split_reply(reply).second.rfind("HTTP/1.1 503 ", 0), 0u) << reply;
   EXPECT_TRUE(gone(file)) << "the refused upload's spool file was left behind";
   EXPECT_EQ(running.stop(), 0);
+}
+
+// ---------------------------------------------------------------- health
+
+// Waits (bounded) until the App's readiness is `want`.
+bool await_health(const App& app, Readiness want, std::chrono::milliseconds limit = 5s) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (app.health().status != want && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  return app.health().status == want;
+}
+
+// The health route answers the readiness fact: 200 and "ready" once Mongrel2
+// subscribed to every shard; while a SIGTERM-like stop drains a request in
+// flight the fact is "draining" (the process no longer pulls requests, so
+// the route itself is not reachable then: tests/integration shows that
+// through real Mongrel2); after run(), "stopped".
+TEST(Health, RouteAnswersReadyThenDrainingWhileARequestFinishes) {
+  FakeMongrel2 m2;
+  Config c = RunningApp::make_config(m2, 2);
+  c.health_route = "/healthz";
+  RunningApp running(m2, c, [](App& app) {
+    app.route("^/long$", {Method::get}, [](WebMessageHandler& h) {
+      this_fiber::sleep_for(800ms);
+      h.set_body("long done");
+    });
+    app.route("^/.*$", {Method::get}, [](WebMessageHandler& h) { h.set_body("catch-all"); });
+  });
+  ASSERT_TRUE(await_health(running.app, Readiness::ready));
+  m2.push(request_frame("7", "/healthz"));
+  auto [id, http] = split_reply(m2.receive());
+  EXPECT_EQ(id, "7");
+  EXPECT_EQ(http.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << http;
+  EXPECT_NE(http.find("Cache-Control: no-store\r\n"), std::string::npos) << http;
+  EXPECT_EQ(body_of(http), R"({"status":"ready","shards":2,"alive":2,"subscribed":2})");
+
+  m2.push(request_frame("8", "/long"));
+  ASSERT_TRUE(running.await_requests(2));
+  running.app.stop();
+  ASSERT_TRUE(await_health(running.app, Readiness::draining, 2s));
+  EXPECT_FALSE(running.app.health().ready());
+  auto [long_id, long_http] = split_reply(m2.receive());
+  EXPECT_EQ(long_id, "8");
+  EXPECT_EQ(body_of(long_http), "long done") << "the drain lets the request finish";
+  EXPECT_EQ(running.stop(), 0);
+  EXPECT_EQ(running.app.health().status, Readiness::stopped);
+}
+
+// Off by default: the path is the application's like any other.
+TEST(Health, NoRouteUnlessConfigured) {
+  FakeMongrel2 m2;
+  RunningApp running(m2, 1);
+  ASSERT_TRUE(await_health(running.app, Readiness::ready));
+  m2.push(request_frame("9", "/healthz"));
+  auto [id, http] = split_reply(m2.receive());
+  EXPECT_EQ(http.rfind("HTTP/1.1 404 ", 0), 0u) << http;
+}
+
+// Until Mongrel2 subscribes to the shards' replies the process is not
+// ready (a reply would be lost); the subscription arriving later makes it
+// ready without a restart.
+TEST(Health, WaitsForMongrel2sSubscription) {
+  FakeMongrel2 m2;  // its SUB sends the subscription only once pumped
+  Config c = RunningApp::make_config(m2, 2);
+  App app(c);
+  std::atomic<int> code{-1};
+  std::thread thread([&] { code = app.run(); });
+  // The shards wait 3 s for a subscriber, then serve without one.
+  for (int i = 0; i < 600 && !app.running(); ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(app.running());
+  ASSERT_TRUE(await_health(app, Readiness::waiting_for_mongrel2, 1s));
+  EXPECT_EQ(app.health().subscribed, 0u);
+  EXPECT_EQ(app.health().alive, 2u);
+  for (int i = 0; i < 300 && app.health().status != Readiness::ready; ++i) {
+    m2.pump();
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(app.health().status, Readiness::ready);
+  EXPECT_EQ(app.health().subscribed, 2u);
+  app.stop();
+  thread.join();
+  EXPECT_EQ(code.load(), 0);
+}
+
+// A shard that computes without giving its thread back answers no
+// heartbeat: after 2 s it counts as down (and systemd's watchdog is not
+// fed); once it answers again the process is ready again.
+TEST(Health, AWedgedShardIsDownUntilItAnswersAgain) {
+  FakeMongrel2 m2;
+  RunningApp running(m2, 2, [](App& app) {
+    app.route("^/spin$", {Method::get}, [](WebMessageHandler& h) {
+      const auto until = std::chrono::steady_clock::now() + 3500ms;
+      while (std::chrono::steady_clock::now() < until) {
+      }
+      h.set_body("spun");
+    });
+  });
+  ASSERT_TRUE(await_health(running.app, Readiness::ready));
+  m2.push(request_frame("11", "/spin"));
+  ASSERT_TRUE(await_health(running.app, Readiness::shard_down, 4s));
+  EXPECT_EQ(running.app.health().alive, 1u);
+  EXPECT_EQ(body_of(split_reply(m2.receive()).second), "spun");
+  EXPECT_TRUE(await_health(running.app, Readiness::ready, 2s));
+  EXPECT_EQ(running.stop(), 0);
+}
+
+// SIGTERM delivered to a thread the application started before run() (a
+// database's, say), which does not block it: run() drains and returns 0
+// instead of the process ending on the signal's default action.
+TEST(App, SigtermCaughtByAThreadStartedBeforeRunStopsItCleanly) {
+  FakeMongrel2 m2;
+  std::atomic<pid_t> other_tid{0};
+  std::atomic<bool> done{false};
+  std::thread other([&] {
+    other_tid = static_cast<pid_t>(::syscall(SYS_gettid));
+    while (!done) std::this_thread::sleep_for(5ms);
+  });
+  RunningApp running(m2, 1);
+  ASSERT_TRUE(running.app.running());
+  while (other_tid == 0) std::this_thread::sleep_for(1ms);
+  ASSERT_EQ(::syscall(SYS_tgkill, ::getpid(), other_tid.load(), SIGTERM), 0);
+  EXPECT_TRUE(running.await_finished(5s)) << "run() did not see the SIGTERM";
+  EXPECT_EQ(running.stop(), 0);
+  done = true;
+  other.join();
 }
 
 }  // namespace

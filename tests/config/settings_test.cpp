@@ -109,6 +109,8 @@ const std::map<std::string, Sample>& framework_samples() {
         [](const Config& c) { EXPECT_EQ(c.upload_store, "/srv/spool"); }}},
       {"request_timeout_ms",
        {std::uint64_t{2500}, [](const Config& c) { EXPECT_EQ(c.request_timeout, 2500ms); }}},
+      {"health_route",
+       {std::string("/healthz"), [](const Config& c) { EXPECT_EQ(c.health_route, "/healthz"); }}},
       {"offload_threads",
        {std::uint64_t{7}, [](const Config& c) { EXPECT_EQ(c.offload_threads, 7u); }}},
       {"offload_queue",
@@ -283,6 +285,16 @@ TEST(Settings, ExampleFileLoadsToTheDefaults) {
   EXPECT_EQ(c.grace, defaults.grace);
   EXPECT_EQ(c.send_specs, defaults.send_specs);
   EXPECT_EQ(c.pin_threads, defaults.pin_threads);
+}
+
+// The health route is a local path, or empty (none).
+TEST(Settings, HealthRouteIsALocalPathOrNothing) {
+  for (const std::string bad : {"healthz", "/health z", "/healthz?x=1", "http://x/healthz"}) {
+    EXPECT_THROW(parse_config({"prog", "--health-route", bad}, Env{}.fn()), ConfigError) << bad;
+  }
+  EXPECT_EQ(parse_config({"prog", "--health-route", "/-/ready"}, Env{}.fn()).health_route,
+            "/-/ready");
+  EXPECT_EQ(parse_config({"prog", "--health-route", ""}, Env{}.fn()).health_route, "");
 }
 
 // The login URL is a local path (a redirect target), the session Redis a

@@ -26,6 +26,8 @@ using frames_atom = caf::atom_constant<caf::atom("frames")>;
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
 using replace_atom = caf::atom_constant<caf::atom("replace")>;
+// The App's liveness probe: a shard that handles it is not wedged.
+using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
 
 }  // namespace brubeck::detail
 

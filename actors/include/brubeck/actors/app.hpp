@@ -38,6 +38,28 @@ struct AppStats {
   std::uint64_t restarts = 0;     // shards the supervisor replaced
 };
 
+// Whether the process can serve, as the health route and the service
+// manager (systemd's READY=1 and watchdog) see it.
+enum class Readiness : std::uint8_t {
+  starting,              // run() is starting the shards
+  waiting_for_mongrel2,  // a shard has no Mongrel2 subscribed to its replies
+  shard_down,            // a shard died (until its restart) or is wedged
+  ready,                 // every shard alive, Mongrel2 subscribed to each
+  draining,              // SIGTERM or stop(): finishing requests in flight
+  stopped,               // run() is not serving
+};
+// "starting", "waiting for mongrel2", "shard down", "ready", "draining", "stopped".
+std::string_view to_string(Readiness r) noexcept;
+
+// The readiness fact and what it was derived from, read by App::health().
+struct Health {
+  Readiness status = Readiness::stopped;
+  std::size_t shards = 0;      // configured
+  std::size_t alive = 0;       // running, and answered a heartbeat within 2 s
+  std::size_t subscribed = 0;  // with at least one Mongrel2 subscribed
+  bool ready() const noexcept { return status == Readiness::ready; }
+};
+
 class App {
  public:
   explicit App(Config config = {});
@@ -116,6 +138,12 @@ class App {
   // Any thread: the shards' counters while run() serves; all zero before
   // and after.
   AppStats stats() const;
+  // Any thread, lock-free: the readiness fact, updated by run() every 100 ms
+  // (and at once when draining starts). The health route (the health_route
+  // setting) answers it, 200 when ready, else 503; run() tells systemd
+  // (sd_notify: READY=1, WATCHDOG=1 while every shard is alive,
+  // STOPPING=1, STATUS=) when started with NOTIFY_SOCKET.
+  Health health() const noexcept;
 
   const Config& config() const noexcept { return config_; }
   // A setting's value, typed: the framework's, or one the application
@@ -136,6 +164,10 @@ class App {
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> failed_{false};
   std::atomic<bool> running_{false};
+  // Readiness (8 bits), shards alive (24), shards subscribed (24): one word,
+  // so a reader never sees the parts of two different moments.
+  std::atomic<std::uint64_t> health_{static_cast<std::uint64_t>(Readiness::stopped)};
+  void set_health(Readiness status, std::size_t alive, std::size_t subscribed) noexcept;
   // The supervisor while run() serves; the mutex also covers its restarts,
   // which replace shards (and their counters).
   mutable std::mutex supervisor_mutex_;

@@ -74,6 +74,21 @@ struct ShardStats {
   std::atomic<std::uint64_t> stalls{0};           // fibers that ran past stall_ms without waiting
 };
 
+// What the App reads to tell whether a shard can serve (see App::health()):
+// whether a Mongrel2 subscribed to its replies, whether its loop still runs,
+// and when it last answered a heartbeat. Readable from any thread.
+struct ShardLiveness {
+  // Subscriptions Mongrel2 holds on the shard's XPUB socket (one per
+  // Mongrel2 connected to a recv_spec; gone when that Mongrel2 goes).
+  std::atomic<std::int64_t> subscriptions{0};
+  // Set when the shard's loop has ended (drained or died).
+  std::atomic<bool> ended{false};
+  // steady_clock nanoseconds: the last heartbeat sent by the App, and the
+  // send time of the last one the shard answered.
+  std::atomic<std::int64_t> beat_sent{0};
+  std::atomic<std::int64_t> beat_answered{0};
+};
+
 class Shard {
  public:
   Shard(caf::actor_system& system, zmq::context_t& zmq, ShardOptions options,
@@ -87,6 +102,16 @@ class Shard {
   void start();
   // The shard's actor; valid between start() and the end of drain.
   caf::actor handle() const;
+  // Sends a heartbeat unless the last one is still unanswered.
+  void heartbeat(std::chrono::steady_clock::time_point now);
+  // The loop runs, and the last heartbeat was answered or is younger than
+  // `window`: the shard is neither dead nor wedged.
+  bool alive(std::chrono::steady_clock::time_point now, std::chrono::nanoseconds window) const;
+  // A Mongrel2 subscribed to the shard's replies.
+  bool subscribed() const noexcept { return liveness_.subscriptions.load() > 0; }
+  // The loop has ended (after a drain, or its death).
+  bool ended() const noexcept { return liveness_.ended.load(); }
+
   // Asks the shard to finish: requests in flight get `grace` to complete,
   // then the thread ends. Returns at once; join() waits.
   void drain(std::chrono::milliseconds grace);
@@ -101,6 +126,7 @@ class Shard {
   ShardOptions options_;
   std::vector<RouteSpec> routes_;
   ShardStats stats_;
+  ShardLiveness liveness_;
   std::thread thread_;
   std::unique_ptr<caf::actor> handle_;
 };

@@ -47,8 +47,9 @@ class Supervisor {
   // Shards restarted so far.
   std::size_t restarts() const noexcept { return restarts_; }
 
-  // Lets every shard finish its requests (at most `grace`) and joins them.
-  void drain(std::chrono::milliseconds grace);
+  // Lets every shard finish its requests (at most `grace`) and joins them;
+  // `while_waiting` (when given) runs every 20 ms meanwhile, on this thread.
+  void drain(std::chrono::milliseconds grace, const std::function<void()>& while_waiting = {});
 
   struct Deaths;  // what the watcher actor reports; private to supervisor.cpp
 

@@ -214,6 +214,9 @@ struct Config {
   // A request still running after this is cancelled at its next wait and
   // answered 504 (a route may set its own); 0: no limit.
   std::chrono::milliseconds request_timeout{60000};
+  // The path of the health route ("/healthz"), answered by the App before
+  // any route of the application; empty: none (public routes show nothing).
+  std::string health_route;
   // offload(): worker threads (0: four per core) and jobs queued before 503.
   std::size_t offload_threads = 0;
   std::size_t offload_queue = 1024;
