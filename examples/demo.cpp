@@ -476,6 +476,8 @@ brubeck::Config demo_settings() {
                               .default_value = std::string(BRUBECK_DEMO_PAGES)});
   c.add_setting<bool>({.name = "demo.faults",
                        .help = "serve /fault/die (kills its shard) and /fault/spin (tests only)"});
+  // Its metrics, at /metrics: the demo listens on loopback only.
+  c.metrics_route = "/metrics";
   // Several demos may run side by side (tests): by default nothing on disk.
   c.session_store = "memory";
   c.users_sqlite = ":memory:";

@@ -87,6 +87,18 @@ TEST(Dispatch, UnknownPathIs404) {
   auto routes = demo_routes();
   auto d = dispatch(routes, make_request("GET", "/nope"));
   EXPECT_EQ(d.response.status, 404);
+  EXPECT_EQ(d.route, nullptr);
+}
+
+// The route that answered, for per-route metrics (405s included).
+TEST(Dispatch, NamesTheMatchedRoute) {
+  auto routes = demo_routes();
+  auto d = dispatch(routes, make_request("GET", "/brubeck"));
+  ASSERT_NE(d.route, nullptr);
+  EXPECT_EQ(d.route->pattern, "^/brubeck$");
+  d = dispatch(routes, make_request("POST", "/brubeck"));
+  ASSERT_NE(d.route, nullptr);
+  EXPECT_EQ(d.route->pattern, "^/brubeck$");
 }
 
 TEST(Dispatch, MissingMethodIs405WithAllow) {
