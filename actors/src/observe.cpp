@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -35,6 +36,14 @@ void append_hex_escape(std::string& out, unsigned char b) {
   out += kHex[b & 15];
 }
 
+// Printable ASCII but '"' and '\': copied as is, a run at a time.
+bool plain_byte(unsigned char b) { return b >= 0x20 && b < 0x7f && b != '"' && b != '\\'; }
+
+std::size_t plain_run(std::string_view s, std::size_t i) {
+  while (i < s.size() && plain_byte(static_cast<unsigned char>(s[i]))) ++i;
+  return i;
+}
+
 // As Apache's log_escape: '"' and '\' with a backslash, bytes outside
 // printable ASCII as \xHH. Empty: "-".
 void append_combined_field(std::string& out, std::string_view s) {
@@ -42,15 +51,18 @@ void append_combined_field(std::string& out, std::string_view s) {
     out += '-';
     return;
   }
-  for (unsigned char b : s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t j = plain_run(s, i);
+    out.append(s.data() + i, j - i);
+    if (j == s.size()) return;
+    const auto b = static_cast<unsigned char>(s[j]);
     if (b == '"' || b == '\\') {
       out += '\\';
       out += static_cast<char>(b);
-    } else if (b < 0x20 || b >= 0x7f) {
-      append_hex_escape(out, b);
     } else {
-      out += static_cast<char>(b);
+      append_hex_escape(out, b);
     }
+    i = j + 1;
   }
 }
 
@@ -89,6 +101,11 @@ std::size_t utf8_length(std::string_view s, std::size_t i) {
 void append_json_string(std::string& out, std::string_view s) {
   out += '"';
   for (std::size_t i = 0; i < s.size();) {
+    if (const std::size_t j = plain_run(s, i); j > i) {
+      out.append(s.data() + i, j - i);
+      i = j;
+      continue;
+    }
     const auto b = static_cast<unsigned char>(s[i]);
     if (b == '"' || b == '\\') {
       out += '\\';
@@ -114,23 +131,39 @@ void append_json_string(std::string& out, std::string_view s) {
 
 void append_number(std::string& out, std::uint64_t n) {
   char buf[24];
-  int len = std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(n));
-  out.append(buf, static_cast<std::size_t>(len));
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n);
+  (void)ec;  // 24 digits always suffice
+  out.append(buf, end);
+}
+
+// The time as text, formatted once a second per thread (gmtime_r and
+// strftime cost more than the rest of a line).
+struct CachedTime {
+  std::time_t second = -1;
+  char text[40] = {};
+};
+
+std::string_view when_text(CachedTime& cache, std::chrono::system_clock::time_point now,
+                           const char* format) {
+  const auto t = std::chrono::system_clock::to_time_t(now);
+  if (t != cache.second) {
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    if (std::strftime(cache.text, sizeof cache.text, format, &tm) == 0) cache.text[0] = '\0';
+    cache.second = t;
+  }
+  return cache.text;
 }
 
 }  // namespace
 
 void format_access_line(AccessLogFormat format, const Completion& c,
                         std::chrono::system_clock::time_point now, std::string& out) {
-  const auto t = std::chrono::system_clock::to_time_t(now);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char when[40];
   if (format == AccessLogFormat::combined) {
-    std::strftime(when, sizeof when, "%d/%b/%Y:%H:%M:%S +0000", &tm);
+    thread_local CachedTime cache;
     append_combined_field(out, c.remote);
     out += " - - [";
-    out += when;
+    out += when_text(cache, now, "%d/%b/%Y:%H:%M:%S +0000");
     out += "] \"";
     append_combined_field(out, c.method);
     out += ' ';
@@ -162,13 +195,17 @@ void format_access_line(AccessLogFormat format, const Completion& c,
     append_combined_field(out, c.conn_id);
     return;
   }
+  thread_local CachedTime cache;
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) %
                   std::chrono::seconds(1);
-  auto len = std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(when + len, sizeof when - len, ".%03dZ", static_cast<int>(ms.count()));
   out += "{\"time\":\"";
-  out += when;
-  out += "\",\"remote\":";
+  out += when_text(cache, now, "%Y-%m-%dT%H:%M:%S");
+  const auto millis = static_cast<int>(ms.count());
+  out += '.';
+  out += static_cast<char>('0' + millis / 100);
+  out += static_cast<char>('0' + millis / 10 % 10);
+  out += static_cast<char>('0' + millis % 10);
+  out += "Z\",\"remote\":";
   append_json_string(out, c.remote);
   out += ",\"method\":";
   append_json_string(out, c.method);

@@ -207,6 +207,15 @@ TEST_F(AccessLogTest, SampleZeroLogsNothingAndSampleThreeOneInThree) {
   EXPECT_EQ(brubeck, 10u) << read_file(log_);
 }
 
+// A log file that cannot be opened stops the start (exit 2), naming it.
+TEST(AccessLogStart, UnopenableFileExitsTwo) {
+  auto [status, output] = run_process(binary_path("examples/brubeck_demo"),
+                                      {"--access-log", "/nonexistent-dir/access.log"}, 30s);
+  EXPECT_EQ(status, 2) << output;
+  EXPECT_NE(output.find("cannot open access log /nonexistent-dir/access.log"), std::string::npos)
+      << output;
+}
+
 // --- metrics ---
 
 struct Sample {
