@@ -37,7 +37,9 @@ Shard::Shard(caf::actor_system& system, zmq::context_t& zmq, ShardOptions option
       zmq_(zmq),
       options_(std::move(options)),
       routes_(std::move(routes)),
-      metrics_(options_.metrics ? std::make_unique<ShardMetrics>(routes_.size()) : nullptr) {}
+      metrics_(!options_.metrics        ? nullptr
+               : options_.metrics_store ? options_.metrics_store
+                                        : std::make_shared<ShardMetrics>(routes_.size())) {}
 
 Shard::~Shard() {
   if (thread_.joinable()) {

@@ -374,6 +374,26 @@ TEST_F(MetricsTest, PrometheusClientParserReadsIt) {
   EXPECT_NE(output.find("families "), std::string::npos) << output;
 }
 
+// A shard that dies and is replaced counts on: its replacement takes over
+// its metrics, so counters never go down (Prometheus would read a reset).
+TEST(MetricsRestart, ReplacementShardCountsOn) {
+  DemoServer server{DemoOptions{.args = {"--shards", "1", "--demo-faults"}}};
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(raw_get(server.port(), "/brubeck").status, 200);
+  auto before = parse_exposition(raw_get(server.port(), "/metrics").body);
+  const double ok_before = value_of(before, "brubeck_requests_total", {{"status", "2xx"}});
+  EXPECT_GE(ok_before, 5);
+  EXPECT_EQ(raw_get(server.port(), "/fault/die").status, 503);
+  // The replacement serves once the supervisor has started it.
+  wait_for_handler(server.port(), "/brubeck", &server.demo());
+  auto after = parse_exposition(raw_get(server.port(), "/metrics").body);
+  EXPECT_EQ(value_of(after, "brubeck_shard_restarts_total", {}), 1);
+  EXPECT_GE(value_of(after, "brubeck_requests_total", {{"status", "2xx"}}), ok_before + 2);
+  const std::map<std::string, std::string> route{{"route", "^/brubeck$"}};
+  EXPECT_GE(value_of(after, "brubeck_request_duration_seconds_count", route),
+            value_of(before, "brubeck_request_duration_seconds_count", route) + 1);
+  server.expect_clean_stop();
+}
+
 // Off unless configured: the route does not exist.
 TEST(MetricsOff, NoRouteWithoutTheSetting) {
   DemoServer server{DemoOptions{.args = {"--metrics-route", ""}}};

@@ -60,8 +60,11 @@ struct ShardOptions {
   std::shared_ptr<const ActorDirectory> actors;
   // Where finished requests are logged; null: nowhere.
   std::shared_ptr<AccessLog> access_log;
-  // Keep ShardMetrics (latency per route, status classes).
+  // Keep ShardMetrics (latency per route, status classes): in
+  // metrics_store when given (the supervisor keeps one per shard index, so
+  // a replacement counts on where the dead shard stopped), else the shard's own.
   bool metrics = false;
+  std::shared_ptr<ShardMetrics> metrics_store;
 };
 
 // Counters a shard keeps; readable from any thread.
@@ -111,7 +114,7 @@ class Shard {
   ShardOptions options_;
   std::vector<RouteSpec> routes_;
   ShardStats stats_;
-  std::unique_ptr<ShardMetrics> metrics_;
+  std::shared_ptr<ShardMetrics> metrics_;
   std::thread thread_;
   std::unique_ptr<caf::actor> handle_;
 };
