@@ -11,8 +11,10 @@
 //                                (recycled guarded stacks, the app's 60 s
 //                                request deadline), B spawned per run_ready
 //     BM_request_path/tnetstring:1  the same frame with tnetstring headers
-//   bench_request_path --iterations N [--fiber] [--tnetstring]
-//     N requests in a plain loop (no Google Benchmark), for callgrind:
+//   bench_request_path --iterations N [--fiber] [--tnetstring] [--metrics] [--access-log]
+//     N requests in a plain loop (no Google Benchmark), for callgrind;
+//     --metrics / --access-log add the shard's completion hook with metrics
+//     on / an access log (to /dev/null) on:
 //       valgrind --tool=callgrind --toggle-collect='*run_requests*' \
 //         bench_request_path --iterations 20000
 //     gives instructions per request = Ir / N, deterministically.
@@ -27,6 +29,7 @@
 #include <string_view>
 #include <vector>
 
+#include "brubeck/actors/observe.hpp"
 #include "brubeck/handlers/dispatch.hpp"
 #include "brubeck/handlers/routes.hpp"
 #include "brubeck/pipeline/codec.hpp"
@@ -79,24 +82,57 @@ struct Path {
   HandlerSettings settings;
   std::string bytes;
   std::shared_ptr<const void> storage = std::make_shared<int>(0);  // the shard's batch
+  // The shard's completion hook (inactive unless observe() is called).
+  std::unique_ptr<ShardMetrics> metrics;
+  RequestObserver observer;
 
   explicit Path(bool tnetstring = false) : bytes(captured_frame(tnetstring)) {
     settings.request_timeout = std::chrono::milliseconds(60000);
   }
 
+  void observe(bool with_metrics, bool with_log) {
+    if (with_metrics) metrics = std::make_unique<ShardMetrics>(routes.size());
+    observer = RequestObserver(
+        with_log ? std::make_shared<AccessLog>("/dev/null", AccessLogFormat::combined, 1) : nullptr,
+        metrics.get());
+  }
+
   // One request, as ShardLoop::accept + reply do it. Returns the frame size.
   std::size_t one(std::string& out) {
+    const auto start = observer.active() ? Clock::now() : Clock::time_point{};
     Frame frame;
     if (decoder.decode(bytes, frame) != DecodeError::ok || frame.kind != FrameKind::http)
       std::abort();
     Request request(std::move(frame), storage, 0);
     auto result = dispatch(routes, request, settings);
+    if (observer.active()) completed(request, result, start);
     if (request.should_close()) result.response.set_header("Connection", "close");
     std::string_view id = request.conn_id();
     out.clear();
     append_reply_prefix(out, request.sender(), std::span<const std::string_view>(&id, 1));
     result.response.serialize(out, result.include_body);
     return out.size();
+  }
+
+  // As ShardLoop::finished.
+  void completed(const Request& r, const Dispatched& result, Clock::time_point start) {
+    Completion c;
+    c.method = r.method();
+    c.path = r.path();
+    c.conn_id = r.conn_id();
+    if (observer.logs()) {
+      c.query = r.query_string();
+      c.version = r.version();
+      c.remote = r.remote_addr();
+      c.referer = r.header_or("referer", "");
+      c.user_agent = r.header_or("user-agent", "");
+    }
+    c.status = result.response.status;
+    c.bytes = result.include_body ? result.response.body.size() : 0;
+    c.route = result.route != nullptr ? routes.index_of(result.route) : routes.size();
+    c.micros = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count());
+    observer.completed(c);
   }
 };
 
@@ -168,10 +204,14 @@ BENCHMARK(BM_request_path_fiber)->Arg(1)->Arg(64);
 int main(int argc, char** argv) {
   if (argc >= 3 && std::strcmp(argv[1], "--iterations") == 0) {
     const std::size_t n = std::strtoull(argv[2], nullptr, 10);
-    bool fiber = false, tnetstring = false;
+    bool fiber = false, tnetstring = false, with_metrics = false, with_log = false;
     for (int i = 3; i < argc; ++i) {
       if (std::strcmp(argv[i], "--fiber") == 0)
         fiber = true;
+      else if (std::strcmp(argv[i], "--metrics") == 0)
+        with_metrics = true;
+      else if (std::strcmp(argv[i], "--access-log") == 0)
+        with_log = true;
       else if (std::strcmp(argv[i], "--tnetstring") == 0)
         tnetstring = true;
       else {
@@ -180,6 +220,7 @@ int main(int argc, char** argv) {
       }
     }
     Path path(tnetstring);
+    if (with_metrics || with_log) path.observe(with_metrics, with_log);
     std::string out;
     path.one(out);  // warm: first-use allocations, lazily built tables
     if (!reply_ok(out)) {

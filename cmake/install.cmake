@@ -79,7 +79,7 @@ foreach(_t IN LISTS BRUBECK_DRIVER_TARGETS)
 endforeach()
 string(APPEND BRUBECK_PC_LIBS " -lbrubeck_pipeline -lcaf_core -lboost_context")
 set(BRUBECK_PC_REQUIRES
-  "libzmq spdlog fmt simdjson re2 libsodium libsystemd nlohmann_json tomlplusplus libcurl libpq hiredis sqlite3")
+  "libzmq spdlog fmt simdjson re2 libsodium libsystemd prometheus-cpp-core nlohmann_json tomlplusplus libcurl libpq hiredis sqlite3")
 if(BRUBECK_USE_JEMALLOC)
   string(APPEND BRUBECK_PC_REQUIRES " jemalloc")
 endif()

@@ -18,8 +18,10 @@
 #include <caf/send.hpp>
 #include <zmq.hpp>
 
+#include "brubeck/actors/observe.hpp"
 #include "brubeck/actors/router.hpp"
 #include "brubeck/actors/supervisor.hpp"
+#include "brubeck/pipeline/fiber_hub.hpp"
 #include "brubeck/pipeline/log.hpp"
 #include "brubeck/pipeline/offload.hpp"
 
@@ -94,6 +96,129 @@ std::shared_ptr<const HandlerSettings> App::handler_settings() const {
   return settings;
 }
 
+std::optional<std::string> App::metrics_text() const {
+  // Never waits on the run loop (a shard calls this): it holds the mutex
+  // while it replaces dead shards, which may take seconds.
+  std::unique_lock lock(supervisor_mutex_, std::try_to_lock);
+  if (!lock.owns_lock() || supervisor_ == nullptr) return std::nullopt;
+  MetricsExposition out;
+  using Labels = MetricsExposition::Labels;
+  const auto& shards = supervisor_->shards();
+  // Summed over the shards (each wrote only its own).
+  std::array<std::uint64_t, 6> by_class{};
+  struct Sum {
+    std::array<std::uint64_t, kLatencyBucketsUs.size() + 1> buckets{};
+    std::uint64_t sum_us = 0;
+  };
+  std::vector<Sum> routes(route_labels_.size() + 1);
+  for (const auto& shard : shards) {
+    const auto* m = shard->metrics();
+    if (m == nullptr) continue;
+    for (std::size_t k = 0; k < by_class.size(); ++k)
+      by_class[k] += m->by_class[k].load(std::memory_order_relaxed);
+    for (std::size_t r = 0; r < routes.size() && r < m->histograms(); ++r) {
+      const auto& h = m->histogram(r);
+      for (std::size_t b = 0; b < routes[r].buckets.size(); ++b)
+        routes[r].buckets[b] += h.buckets[b].load(std::memory_order_relaxed);
+      routes[r].sum_us += h.sum_us.load(std::memory_order_relaxed);
+    }
+  }
+  static constexpr const char* kClass[] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
+  for (std::size_t k = 0; k < by_class.size(); ++k)
+    out.counter("brubeck_requests_total", "Requests answered, by status class",
+                {{"status", kClass[k]}}, static_cast<double>(by_class[k]));
+  for (std::size_t r = 0; r < routes.size(); ++r) {
+    std::vector<std::pair<double, std::uint64_t>> buckets;
+    std::uint64_t cumulative = 0;
+    for (std::size_t b = 0; b < kLatencyBucketsUs.size(); ++b) {
+      cumulative += routes[r].buckets[b];
+      buckets.emplace_back(static_cast<double>(kLatencyBucketsUs[b]) / 1e6, cumulative);
+    }
+    cumulative += routes[r].buckets.back();
+    out.histogram("brubeck_request_duration_seconds",
+                  "Time from a request's arrival at its shard to its reply, by route pattern",
+                  {{"route", r < route_labels_.size() ? route_labels_[r] : "(none)"}}, buckets,
+                  static_cast<double>(routes[r].sum_us) / 1e6, cumulative);
+  }
+  for (const auto& shard : shards) {
+    const auto& s = shard->stats();
+    const Labels shard_label{{"shard", std::to_string(shard->index())}};
+    auto get = [](const std::atomic<std::uint64_t>& a) {
+      return static_cast<double>(a.load(std::memory_order_relaxed));
+    };
+    const auto requests = s.requests.load(std::memory_order_relaxed);
+    const auto finished = s.finished.load(std::memory_order_relaxed);
+    out.gauge("brubeck_in_flight", "Requests whose handler is running", shard_label,
+              static_cast<double>(requests > finished ? requests - finished : 0));
+    out.gauge("brubeck_fibers", "Fibers alive on the shard (at its last finished request)",
+              shard_label, get(s.fibers));
+    out.counter("brubeck_shard_requests_total", "Requests taken by a shard, each in a fiber",
+                shard_label, get(s.requests));
+    out.counter("brubeck_shard_replies_total", "Replies from handlers", shard_label,
+                get(s.replies));
+    out.counter("brubeck_shard_rejected_total",
+                "Requests the shard refused itself (400, 413, 431, ...)", shard_label,
+                get(s.rejected));
+    out.counter("brubeck_shard_overloaded_total", "Requests answered 503: max_in_flight reached",
+                shard_label, get(s.overloaded));
+    out.counter("brubeck_shard_malformed_total", "Malformed frames", shard_label, get(s.malformed));
+    out.counter("brubeck_shard_disconnects_total", "Mongrel2's disconnect notices", shard_label,
+                get(s.disconnects));
+    out.counter("brubeck_shard_cancelled_total", "Requests cancelled by their client's disconnect",
+                shard_label, get(s.cancelled));
+    out.counter("brubeck_shard_uploads_total", "Spooled uploads handed to handlers", shard_label,
+                get(s.uploads));
+    out.counter("brubeck_shard_ignored_total", "Socket messages without a handler", shard_label,
+                get(s.ignored));
+    out.counter("brubeck_shard_stalls_total", "Fibers that ran past stall_ms without waiting",
+                shard_label, get(s.stalls));
+    out.counter("brubeck_pub_dropped_total",
+                "Replies dropped: the shard's PUB socket was at its high-water mark", shard_label,
+                get(s.dropped_replies));
+  }
+  out.counter("brubeck_shard_restarts_total", "Shards the supervisor replaced", {},
+              static_cast<double>(supervisor_->restarts()));
+  if (router_ != nullptr) {
+    const auto& r = router_->stats();
+    auto get = [](const std::atomic<std::uint64_t>& a) {
+      return static_cast<double>(a.load(std::memory_order_relaxed));
+    };
+    out.counter("brubeck_router_frames_total", "Frames the router pulled", {}, get(r.frames));
+    out.counter("brubeck_router_malformed_total", "Frames without a sender and conn id", {},
+                get(r.malformed));
+    out.gauge("brubeck_router_held_frames", "Frames held for dead shards' replacements", {},
+              get(r.held));
+    out.counter("brubeck_router_replayed_total", "Held frames handed to a replacement shard", {},
+                get(r.replayed));
+    out.counter("brubeck_router_dropped_total", "Frames dropped past max_held_frames", {},
+                get(r.dropped));
+  }
+  out.gauge("brubeck_offload_queued", "offload() jobs waiting for a worker", {},
+            static_cast<double>(OffloadPool::default_pool().queued()));
+  if (access_log_)
+    out.counter("brubeck_access_log_dropped_total",
+                "Access log lines dropped: the writer fell behind", {},
+                static_cast<double>(access_log_->dropped()));
+  return out.text();
+}
+
+void App::serve_metrics(WebMessageHandler& h) const {
+  // The run loop holds the shards' list only for moments, except while it
+  // replaces a dead shard: wait for it, a little, without blocking the shard.
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    if (auto text = metrics_text()) {
+      h.set_header("Content-Type", kMetricsContentType);
+      h.set_header("Cache-Control", "no-store");
+      h.set_body(std::move(*text));
+      return;
+    }
+    this_fiber::sleep_for(std::chrono::milliseconds(10));
+  }
+  h.set_status(503);
+  h.set_header("Retry-After", "1");
+  h.set_body("metrics unavailable: shards are being replaced\n");
+}
+
 namespace {
 
 // A shard that has not answered a heartbeat for this long counts as down
@@ -156,12 +281,18 @@ class ServiceNotifier {
   bool stopping_sent_ = false;
 };
 
-// The health route's reply: the readiness fact as JSON, never cached.
-RouteSpec health_route(const std::string& path, const App& app) {
+// The pattern matching exactly `path` (the health and metrics routes).
+std::string exact_pattern(const std::string& path) {
+  // Appended, not `"^" + ... + "$"`: GCC 12 warns falsely (-Wrestrict) there.
   std::string pattern = "^";
   pattern += RE2::QuoteMeta(path);
   pattern += '$';
-  return function_route(std::move(pattern), {Method::get}, [&app](WebMessageHandler& h) {
+  return pattern;
+}
+
+// The health route's reply: the readiness fact as JSON, never cached.
+RouteSpec health_route(const std::string& path, const App& app) {
+  return function_route(exact_pattern(path), {Method::get}, [&app](WebMessageHandler& h) {
     const auto health = app.health();
     h.set_status(health.ready() ? 200 : 503);
     h.set_header("Cache-Control", "no-store");
@@ -172,12 +303,17 @@ RouteSpec health_route(const std::string& path, const App& app) {
   });
 }
 
-// The last stop signal a thread outside run()'s mask caught (see below).
+// The last signal a thread outside run()'s mask caught (see below).
 std::atomic<int> caught_signal{0};
-extern "C" void catch_stop_signal(int sig) { caught_signal.store(sig); }
+extern "C" void catch_run_signal(int sig) { caught_signal.store(sig); }
 
-// Blocks SIGINT/SIGTERM in the calling thread, and so in every thread it
-// starts (CAF's, ZeroMQ's, the shards'), so only run()'s wait takes them.
+// The signals run() takes: SIGINT/SIGTERM drain and stop, SIGHUP reopens the
+// access log (systemd's ExecReload).
+constexpr int kRunSignals[] = {SIGINT, SIGTERM, SIGHUP};
+
+// Blocks kRunSignals in the calling thread, and so in every thread it starts
+// (CAF's, ZeroMQ's, the shards', the access log's), so only run()'s wait
+// takes them.
 // Threads the application started before run() (a database's, a template
 // reloader's) do not block them: while run()'s thread is between two waits
 // the kernel hands the signal to one of those, whose default action would
@@ -187,16 +323,17 @@ class SignalMask {
  public:
   SignalMask() {
     sigemptyset(&set_);
-    sigaddset(&set_, SIGINT);
-    sigaddset(&set_, SIGTERM);
+    for (int sig : kRunSignals) sigaddset(&set_, sig);
     pthread_sigmask(SIG_BLOCK, &set_, &old_);
     struct sigaction action {};
-    action.sa_handler = catch_stop_signal;
+    action.sa_handler = catch_run_signal;
     sigemptyset(&action.sa_mask);
-    for (int sig : {SIGINT, SIGTERM}) sigaction(sig, &action, &old_actions_[sig == SIGINT]);
+    for (std::size_t k = 0; k < std::size(kRunSignals); ++k)
+      sigaction(kRunSignals[k], &action, &old_actions_[k]);
   }
   ~SignalMask() {
-    for (int sig : {SIGINT, SIGTERM}) sigaction(sig, &old_actions_[sig == SIGINT], nullptr);
+    for (std::size_t k = 0; k < std::size(kRunSignals); ++k)
+      sigaction(kRunSignals[k], &old_actions_[k], nullptr);
     pthread_sigmask(SIG_SETMASK, &old_, nullptr);
   }
   // A pending signal, or 0 after `ms` without one.
@@ -210,7 +347,7 @@ class SignalMask {
  private:
   sigset_t set_{};
   sigset_t old_{};
-  struct sigaction old_actions_[2]{};
+  struct sigaction old_actions_[std::size(kRunSignals)]{};
 };
 
 }  // namespace
@@ -219,9 +356,15 @@ int App::run() {
   std::vector<RouteSpec> routes;
   try {
     configure_logging(config_.log_level);
-    // The health route comes first: no route of the application shadows it.
+    // The health and metrics routes come first: no route of the application
+    // (a catch-all) shadows them.
     if (!config_.health_route.empty()) routes.push_back(health_route(config_.health_route, *this));
+    if (!config_.metrics_route.empty())
+      routes.push_back(function_route(exact_pattern(config_.metrics_route), {Method::get},
+                                      [this](WebMessageHandler& h) { serve_metrics(h); }));
     routes.insert(routes.end(), routes_.begin(), routes_.end());
+    route_labels_.clear();
+    for (const auto& r : routes) route_labels_.push_back(r.pattern);
     RouteTable check(routes);  // a bad pattern stops us here, before any thread
   } catch (const std::exception& e) {
     spdlog::error("brubeck: cannot start: {}", e.what());
@@ -283,6 +426,14 @@ int App::run() {
       // One shard has nothing to route: it pulls from Mongrel2 itself.
       const bool direct = config_.shard_count() == 1;
       if (direct) base.pull_specs = config_.send_specs;
+      // Observation: the access log's writer thread starts here, after
+      // the signal mask (SIGHUP is run()'s to take).
+      if (!config_.access_log.empty())
+        access_log_ = std::make_shared<AccessLog>(
+            config_.access_log, parse_access_log_format(config_.access_log_format),
+            config_.access_log_sample);
+      base.access_log = access_log_;
+      base.metrics = !config_.metrics_route.empty();
       supervisor.start_shards(config_.shard_count(), base, routes);
       if (!direct) {
         router = std::make_unique<Router>(system, zmq, RouterOptions{config_.send_specs},
@@ -295,6 +446,7 @@ int App::run() {
       router.reset();
       supervisor.drain(std::chrono::milliseconds(0));
       set_health(Readiness::stopped, 0, 0);
+      access_log_.reset();
       return 2;
     }
     spdlog::info("brubeck: serving with {} shards; pulling from {}, replying to {}",
@@ -303,6 +455,7 @@ int App::run() {
     {
       std::lock_guard lock(supervisor_mutex_);
       supervisor_ = &supervisor;
+      router_ = router.get();
     }
     running_.store(true);
     // The readiness fact, from the shards as they are now: one heartbeat
@@ -325,10 +478,24 @@ int App::run() {
     };
     check_shards(false);
     while (!stop_requested_.load()) {
-      if (int sig = signals.wait(100)) {
+      if (int sig = signals.wait(100); sig == SIGHUP) {
+        // Log rotation (systemd's ExecReload): nothing stops or drains.
+        if (access_log_) {
+          try {
+            access_log_->reopen();
+            spdlog::info("brubeck: SIGHUP received, access log opened again");
+          } catch (const std::exception& e) {
+            spdlog::error("brubeck: SIGHUP: {}; the access log goes on to the old file", e.what());
+          }
+        } else {
+          spdlog::info("brubeck: SIGHUP received; no access log to open again");
+        }
+      } else if (sig != 0) {
         spdlog::info("brubeck: {} received, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
         break;
       }
+      // What the writer holds reaches the file within about 100 ms.
+      if (access_log_) access_log_->flush();
       std::lock_guard lock(supervisor_mutex_);
       supervisor.restart_failed();
       check_shards(false);
@@ -337,12 +504,14 @@ int App::run() {
     {
       std::lock_guard lock(supervisor_mutex_);
       supervisor_ = nullptr;
+      router_ = nullptr;
     }
     live_router = nullptr;
     if (router) router->stop();
     supervisor.drain(config_.grace, [&] { check_shards(true); });
     running_.store(false);
     set_health(Readiness::stopped, 0, 0);
+    access_log_.reset();  // after the shards: their last lines are written
     code = failed_.load() ? 1 : 0;
   }
   spdlog::info("brubeck: stopped");

@@ -140,6 +140,13 @@ class RouterLoop {
     }
     slot.held_frames += batch->frames.size();
     slot.unacked.push_back(std::move(batch));
+    publish_held();
+  }
+
+  void publish_held() {
+    std::size_t held = 0;
+    for (const auto& slot : slots_) held += slot.held_frames;
+    stats_.held.store(held, std::memory_order_relaxed);
   }
 
   // A shard died: what it had not taken, and what comes for it from now on,
@@ -156,6 +163,7 @@ class RouterLoop {
         return b->taken.load(std::memory_order_acquire);
       });
       for (const auto& b : slot.unacked) slot.held_frames += b->frames.size();
+      publish_held();
       spdlog::warn("router: shard {} is down; holding its frames ({} so far) for its replacement",
                    k, slot.held_frames);
       return;
@@ -173,6 +181,7 @@ class RouterLoop {
     slot.actor = shard;
     slot.down = false;
     slot.held_frames = 0;
+    publish_held();
     binding_->self()->monitor(shard);
     std::size_t frames = 0;
     for (auto& b : old) {

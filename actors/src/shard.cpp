@@ -33,7 +33,13 @@ using detail::FrameBatchPtr;
 
 Shard::Shard(caf::actor_system& system, zmq::context_t& zmq, ShardOptions options,
              std::vector<RouteSpec> routes)
-    : system_(system), zmq_(zmq), options_(std::move(options)), routes_(std::move(routes)) {}
+    : system_(system),
+      zmq_(zmq),
+      options_(std::move(options)),
+      routes_(std::move(routes)),
+      metrics_(!options_.metrics        ? nullptr
+               : options_.metrics_store ? options_.metrics_store
+                                        : std::make_shared<ShardMetrics>(routes_.size())) {}
 
 Shard::~Shard() {
   if (thread_.joinable()) {
@@ -141,10 +147,12 @@ void pin_to_core(std::size_t index) {
 class ShardLoop final : public ReplyChannel {
  public:
   ShardLoop(caf::actor_system& system, zmq::context_t& zmq, const ShardOptions& options,
-            std::vector<RouteSpec> specs, ShardStats& stats, ShardLiveness& liveness)
+            std::vector<RouteSpec> specs, ShardStats& stats, ShardLiveness& liveness,
+            ShardMetrics* metrics)
       : options_(options),
         stats_(stats),
         liveness_(liveness),
+        observer_(options.access_log, metrics),
         hub_(std::make_unique<FiberHub>(with_stall_report(options.fibers))),
         reactor_(hub_.get(), options.reactor),
         routes_(std::move(specs)),
@@ -295,6 +303,7 @@ class ShardLoop final : public ReplyChannel {
   }
 
   void accept(const FrameBatchPtr& batch, std::size_t i) {
+    if (observer_.active()) accepted_at_ = Clock::now();
     const auto& msg = batch->frames[i];
     std::string_view bytes(static_cast<const char*>(msg.data()), msg.size());
     Frame frame;
@@ -368,18 +377,74 @@ class ShardLoop final : public ReplyChannel {
                     frame.find("METHOD")->value, frame.path);
     const auto conn = conn_number(frame.conn_id);
     std::string_view sender = frame.sender;  // points into the batch, not into `frame`
-    auto ref =
-        hub_->spawn([this, slot, frame = std::move(frame), storage = std::move(storage)]() mutable {
-          Request request(std::move(frame), std::move(storage), options_.index, slot);
-          SlotGuard guard{*this, request};
-          auto result = dispatch(routes_, request, *options_.settings, this);
-          if (!result.sent) reply(request, result);
-          // A DeferredReply ends the slot when it finishes.
-          if (result.deferred) guard.release();
-        });
+    auto ref = hub_->spawn([this, slot, frame = std::move(frame), storage = std::move(storage),
+                            start = accepted_at_]() mutable {
+      Request request(std::move(frame), std::move(storage), options_.index, slot);
+      SlotGuard guard{*this, request};
+      auto result = dispatch(routes_, request, *options_.settings, this);
+      // Observed before the reply leaves: a client that has its reply
+      // finds it counted.
+      if (observer_.active()) finished(request, result, start);
+      if (!result.sent) reply(request, result);
+      // A DeferredReply ends the slot when it finishes.
+      if (result.deferred) guard.release();
+    });
     // Registered now, not when the fiber starts: a disconnect in the same
     // batch must find it too.
     order_.set_fiber(sender, conn, slot, ref);
+  }
+
+  // The one completion point of a request a handler answered (the access
+  // log's and the metrics' source, through the observer).
+  void finished(const Request& request, const Dispatched& result, Clock::time_point start) {
+    Completion c = describe(request);
+    c.status = result.response.status;
+    c.bytes = result.sent           ? Completion::kUnknownBytes
+              : result.include_body ? result.response.body.size()
+                                    : 0;
+    c.route = result.route != nullptr ? routes_.index_of(result.route) : routes_.size();
+    stats_.finished.fetch_add(1, std::memory_order_relaxed);
+    stats_.fibers.store(hub_->live(), std::memory_order_relaxed);
+    observe(c, start);
+  }
+  // ...and of one the shard answered itself (a refusal: no route ran).
+  void observe(Completion& c, Clock::time_point start) {
+    c.micros = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count());
+    c.shard = options_.index;
+    if (c.route == Completion{}.route) c.route = routes_.size();
+    observer_.completed(c);
+  }
+  Completion describe(const Request& r) const {
+    Completion c;
+    c.method = r.method();
+    c.path = r.path();
+    c.conn_id = r.conn_id();
+    if (!observer_.logs()) return c;  // the metrics need no more
+    c.query = r.query_string();
+    c.version = r.version();
+    c.remote = r.remote_addr();
+    c.referer = r.header_or("referer", "");
+    c.user_agent = r.header_or("user-agent", "");
+    return c;
+  }
+  Completion describe(const Frame& f) const {
+    auto value = [&f](std::string_view name) {
+      const Header* h = f.find(name);
+      return h != nullptr ? h->value : std::string_view{};
+    };
+    Completion c;
+    c.method = value("METHOD");
+    c.path = f.path;
+    c.conn_id = f.conn_id;
+    if (!observer_.logs()) return c;
+    c.query = value("QUERY");
+    c.version = value("VERSION");
+    c.remote = value("REMOTE_ADDR");
+    if (c.remote.empty()) c.remote = value("x-forwarded-for");
+    c.referer = value("referer");
+    c.user_agent = value("user-agent");
+    return c;
   }
 
   // The connection's next reply slot; 0 when the connection is over its
@@ -498,19 +563,33 @@ class ShardLoop final : public ReplyChannel {
                        hub_->live());
     auto response = error_response(503, "busy, retry shortly");
     response.set_header("Retry-After", "1");
+    if (observer_.active()) {
+      Completion c = describe(frame);
+      c.status = 503;
+      c.bytes = response.body.size();
+      observe(c, accepted_at_);
+    }
     send_response(frame.sender, frame.conn_id, slot, response, wants_close(frame));
   }
 
   template <class Message>  // a Frame or a Request: both have sender and conn id
   void reject(const Message& frame, std::uint64_t slot, int status, std::string_view why) {
-    reject(sender_of(frame), conn_id_of(frame), slot, status, why);
+    reject(sender_of(frame), conn_id_of(frame), slot, status, why,
+           observer_.active() ? describe(frame) : Completion{});
   }
   // A refusal always closes: the request's body may still be on its way.
+  // `c`: what is known of the request (nothing of a malformed frame).
   void reject(std::string_view sender, std::string_view conn_id, std::uint64_t slot, int status,
-              std::string_view why) {
+              std::string_view why, Completion c = {}) {
     stats_.rejected.fetch_add(1, std::memory_order_relaxed);
     reject_log_.warn("shard {}: conn {}: {} ({})", options_.index, conn_id, status, why);
     auto response = error_response(status, why);
+    if (observer_.active()) {
+      c.conn_id = conn_id;
+      c.status = status;
+      c.bytes = response.body.size();
+      observe(c, accepted_at_);
+    }
     send_response(sender, conn_id, slot, response, /*close=*/true);
   }
   void answer_unavailable(std::string_view sender, std::string_view id, std::string_view why) {
@@ -664,6 +743,8 @@ class ShardLoop final : public ReplyChannel {
   const ShardOptions& options_;
   ShardStats& stats_;
   ShardLiveness& liveness_;
+  RequestObserver observer_;
+  Clock::time_point accepted_at_{};  // of the frame accept() is taking (when observing)
   std::unique_ptr<FiberHub> hub_;
   Reactor reactor_;
   FrameDecoder decoder_;
@@ -692,7 +773,7 @@ void Shard::start() {
       [this] {
         if (options_.pin) pin_to_core(options_.index);
         auto loop = std::make_unique<ShardLoop>(system_, zmq_, options_, std::move(routes_), stats_,
-                                                liveness_);
+                                                liveness_, metrics_.get());
         handle_ = std::make_unique<caf::actor>(loop->handle());
         return loop;
       },

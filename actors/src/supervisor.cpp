@@ -78,6 +78,8 @@ void Supervisor::start_shards(std::size_t count, const ShardOptions& base,
     options.index = i;
     if (!base.pull_specs.empty()) options.pull_handover = std::make_shared<detail::PullHandover>();
     handovers_.push_back(options.pull_handover);
+    if (base.metrics) options.metrics_store = std::make_shared<ShardMetrics>(routes.size());
+    metrics_.push_back(options.metrics_store);
     auto shard = std::make_unique<Shard>(system_, zmq_, options, routes);
     shard->start();
     caf::anon_send(watcher_, watch_atom::value, shard->handle(), std::uint64_t{i});
@@ -117,6 +119,7 @@ std::size_t Supervisor::restart_failed() {
     auto options = base_;
     options.index = index;
     options.pull_handover = handovers_[index];
+    options.metrics_store = metrics_[index];
     auto shard = std::make_unique<Shard>(system_, zmq_, options, routes_);
     try {
       shard->start();
@@ -154,6 +157,7 @@ void Supervisor::drain(std::chrono::milliseconds grace,
   for (auto& s : shards_) s->join();
   shards_.clear();
   handovers_.clear();
+  metrics_.clear();
 }
 
 }  // namespace brubeck

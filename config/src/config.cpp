@@ -196,6 +196,30 @@ const std::vector<Setting>& framework_settings() {
                                                  .help = "log level",
                                                  .choices = {"trace", "debug", "info", "warn",
                                                              "error", "critical", "off"}}));
+    r.push_back(
+        field<Text>(&Config::access_log,
+                    {.name = "access_log",
+                     .help = "access log: a file (opened again on SIGHUP), `-` for standard output",
+                     .default_text = "none",
+                     .flag = "--access-log"}));
+    r.push_back(field<Text>(&Config::access_log_format, {.name = "access_log_format",
+                                                         .help = "access log line format",
+                                                         .choices = {"combined", "json"}}));
+    r.push_back(field<Count>(
+        &Config::access_log_sample,
+        {.name = "access_log_sample", .help = "log one request in N (1: every one, 0: none)"}));
+    r.push_back(field<Text>(&Config::metrics_route,
+                            {.name = "metrics_route",
+                             .help = "path serving Prometheus metrics (keep it off public routes)",
+                             .accepts =
+                                 [](std::string_view s) {
+                                   return s.empty() ||
+                                          (s[0] == '/' && s.find_first_of("?# \\\t\r\n") ==
+                                                              std::string_view::npos);
+                                 },
+                             .accepts_text = "a local path",
+                             .default_text = "none",
+                             .flag = "--metrics-route"}));
     r.push_back(field<List>(&Config::cookie_secrets,
                             {.name = "cookie_secrets",
                              .help = "secure-cookie secrets (the first signs, any verifies)",

@@ -97,7 +97,7 @@ Dispatched dispatch(const RouteTable& routes, const Request& request,
         h.unsupported();
       else
         h.write_error(404);
-      return {h.render(), !is_head};
+      return {h.render(), !is_head, false, false, match ? match->route : nullptr};
     }
     // The deadline bounds every wait of this fiber and of its children.
     auto limit = match->route->timeout.value_or(settings.request_timeout);
@@ -125,12 +125,14 @@ Dispatched dispatch(const RouteTable& routes, const Request& request,
       // truncated (no last chunk) instead of a well-formed, wrong reply.
       if (!ok) handler->abort_stream();
       guarded(*handler, request, [&] { handler->finish_stream(); });
-      return {Response{}, false, true, handler->deferred()};
+      Response sent;
+      sent.status = handler->response().status;
+      return {std::move(sent), false, true, handler->deferred(), &route};
     }
     Response reply;
     if (!guarded(*handler, request, [&] { reply = handler->render(); }))
       reply = std::move(handler->response());
-    return {std::move(reply), *method != Method::head};
+    return {std::move(reply), *method != Method::head, false, false, &route};
   } catch (const forced_unwind&) {
     throw;
   } catch (const FiberCancelled&) {

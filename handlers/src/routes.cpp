@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <map>
 #include <stdexcept>
 
@@ -536,6 +537,16 @@ RouteTable::~RouteTable() = default;
 RouteTable::RouteTable(RouteTable&&) noexcept = default;
 
 std::size_t RouteTable::size() const noexcept { return impl_->routes.size(); }
+
+std::size_t RouteTable::index_of(const RouteSpec* route) const noexcept {
+  const auto& rs = impl_->routes;
+  // The specs lie in the table's vector, in order: a binary search by address.
+  auto it = std::upper_bound(rs.begin(), rs.end(), route, [](const RouteSpec* p, const auto& c) {
+    return std::less<const RouteSpec*>{}(p, &c.spec);
+  });
+  if (it == rs.begin() || &std::prev(it)->spec != route) return rs.size();
+  return static_cast<std::size_t>(std::prev(it) - rs.begin());
+}
 
 std::optional<RouteMatch> RouteTable::match(std::string_view path) const {
   return impl_->lookup(path);

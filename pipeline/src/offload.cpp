@@ -28,6 +28,11 @@ OffloadPool::~OffloadPool() {
   for (auto& t : threads_) t.join();
 }
 
+std::size_t OffloadPool::queued() {
+  std::lock_guard lock(mutex_);
+  return queue_.size();
+}
+
 bool OffloadPool::try_submit(std::function<void()> job) {
   {
     std::lock_guard lock(mutex_);

@@ -12,6 +12,7 @@
 #include "brubeck/handlers/http_error.hpp"
 #include "brubeck/pipeline/errors.hpp"
 #include "brubeck/pipeline/fiber_hub.hpp"
+#include "handlers/test_support.hpp"
 
 namespace brubeck {
 namespace {
@@ -83,6 +84,19 @@ TEST(Dispatch, ClassHandlerWithArgument) {
 TEST(Dispatch, UnknownPathIs404) {
   TestClient client(demo_routes());
   EXPECT_EQ(client.get("/nope").status, 404);
+}
+
+// The route that answered, for per-route metrics (405s included).
+TEST(Dispatch, NamesTheMatchedRoute) {
+  RouteTable routes(demo_routes());
+  auto d = dispatch(routes, testing::make_request("GET", "/nope"));
+  EXPECT_EQ(d.route, nullptr);
+  d = dispatch(routes, testing::make_request("GET", "/brubeck"));
+  ASSERT_NE(d.route, nullptr);
+  EXPECT_EQ(d.route->pattern, "^/brubeck$");
+  d = dispatch(routes, testing::make_request("POST", "/brubeck"));
+  ASSERT_NE(d.route, nullptr);
+  EXPECT_EQ(d.route->pattern, "^/brubeck$");
 }
 
 TEST(Dispatch, MissingMethodIs405WithAllow) {

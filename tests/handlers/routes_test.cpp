@@ -109,6 +109,24 @@ TEST(RouteLookup, FirstMatchWinsInALargeTable) {
   }
 }
 
+// A match's position in its table (the metrics' route label), in every
+// lookup mode; a route of another table has none.
+TEST(RouteLookup, IndexOfAMatch) {
+  std::vector<std::string> patterns;
+  for (int i = 0; i < 1000; ++i) patterns.push_back("^/r" + std::to_string(i) + R"(/(\d+)$)");
+  for (const auto& mode : kModes) {
+    RouteTable t(specs_of(patterns), mode.options);
+    for (int i : {0, 1, 417, 999}) {
+      auto m = t.match("/r" + std::to_string(i) + "/7");
+      ASSERT_TRUE(m) << mode.name;
+      EXPECT_EQ(t.index_of(m->route), static_cast<std::size_t>(i)) << mode.name;
+    }
+    RouteTable other(specs_of({"^/r1/"}));
+    EXPECT_EQ(t.index_of(other.match("/r1/2")->route), t.size()) << mode.name;
+    EXPECT_EQ(t.index_of(nullptr), t.size()) << mode.name;
+  }
+}
+
 TEST(RouteLookup, MissInALargeTable) {
   std::vector<std::string> patterns;
   for (int i = 0; i < 1000; ++i) patterns.push_back("^/r" + std::to_string(i) + R"(/(\d+)$)");

@@ -31,5 +31,13 @@ TEST(Browser, LoginWrongThenRightPasswordPrivatePageLogout) {
   server.expect_clean_stop();
 }
 
+// The live page: uPlot (from npm, served by the demo) charts /metrics per
+// shard; the screenshot stays with the test's output.
+TEST(Browser, LivePageChartsTheMetricsPerShard) {
+  DemoServer server({.args = {"--shards", "2"}});
+  expect_browser_script_passes(server, "live");
+  server.expect_clean_stop();
+}
+
 }  // namespace
 }  // namespace brubeck::testing

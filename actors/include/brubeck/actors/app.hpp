@@ -1,7 +1,8 @@
 // The application: routes declared up front, then run() wires the router,
 // the supervisor and N shards to Mongrel2 and serves until SIGINT/SIGTERM
 // (or stop()), when it stops pulling, lets in-flight requests finish within
-// the grace period and returns 0.
+// the grace period and returns 0. SIGHUP opens the access log again (log
+// rotation) and changes nothing else.
 #pragma once
 
 #include <atomic>
@@ -9,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,6 +25,8 @@
 
 namespace brubeck {
 
+class AccessLog;
+class Router;
 class Supervisor;
 
 // Counters summed over the shards serving now (a restarted shard counts from
@@ -144,6 +148,10 @@ class App {
   // (sd_notify: READY=1, WATCHDOG=1 while every shard is alive,
   // STOPPING=1, STATUS=) when started with NOTIFY_SOCKET.
   Health health() const noexcept;
+  // Any thread, while run() serves with metrics_route set: every counter in
+  // Prometheus' text format (what metrics_route answers). Nullopt when the
+  // shards are being replaced this instant (try again) or not serving.
+  std::optional<std::string> metrics_text() const;
 
   const Config& config() const noexcept { return config_; }
   // A setting's value, typed: the framework's, or one the application
@@ -155,6 +163,8 @@ class App {
   }
 
  private:
+  void serve_metrics(WebMessageHandler& h) const;
+
   Config config_;
   std::vector<RouteSpec> routes_;
   std::function<void(WebMessageHandler&, int)> error_page_;
@@ -172,6 +182,9 @@ class App {
   // which replace shards (and their counters).
   mutable std::mutex supervisor_mutex_;
   const Supervisor* supervisor_ = nullptr;
+  const Router* router_ = nullptr;         // with several shards
+  std::vector<std::string> route_labels_;  // the shards' route table, in order
+  std::shared_ptr<AccessLog> access_log_;
 };
 
 }  // namespace brubeck

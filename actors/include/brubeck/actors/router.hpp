@@ -41,6 +41,7 @@ struct RouterStats {
   std::atomic<std::uint64_t> batches{0};
   std::atomic<std::uint64_t> replayed{0};  // frames sent again to a replaced shard
   std::atomic<std::uint64_t> dropped{0};   // frames past max_held_frames for a dead shard
+  std::atomic<std::uint64_t> held{0};      // frames held now for dead shards
 };
 
 // The shard a connection belongs to.

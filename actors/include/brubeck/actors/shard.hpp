@@ -18,6 +18,7 @@
 #include <caf/fwd.hpp>
 
 #include "brubeck/actors/ask.hpp"
+#include "brubeck/actors/observe.hpp"
 #include "brubeck/handlers/routes.hpp"
 #include "brubeck/handlers/settings.hpp"
 #include "brubeck/pipeline/fiber_hub.hpp"
@@ -57,6 +58,13 @@ struct ShardOptions {
   std::shared_ptr<const HandlerSettings> settings = std::make_shared<HandlerSettings>();
   // The App's named actors, for named_actor() in handlers; may be null.
   std::shared_ptr<const ActorDirectory> actors;
+  // Where finished requests are logged; null: nowhere.
+  std::shared_ptr<AccessLog> access_log;
+  // Keep ShardMetrics (latency per route, status classes): in
+  // metrics_store when given (the supervisor keeps one per shard index, so
+  // a replacement counts on where the dead shard stopped), else the shard's own.
+  bool metrics = false;
+  std::shared_ptr<ShardMetrics> metrics_store;
 };
 
 // Counters a shard keeps; readable from any thread.
@@ -72,6 +80,9 @@ struct ShardStats {
   std::atomic<std::uint64_t> overloaded{0};       // answered 503: max_in_flight reached
   std::atomic<std::uint64_t> dropped_replies{0};  // the PUB socket was at its high-water mark
   std::atomic<std::uint64_t> stalls{0};           // fibers that ran past stall_ms without waiting
+  // Kept only while requests are observed (access log or metrics on):
+  std::atomic<std::uint64_t> finished{0};  // requests whose handler returned
+  std::atomic<std::uint64_t> fibers{0};    // fibers alive at the last finished request
 };
 
 // What the App reads to tell whether a shard can serve (see App::health()):
@@ -119,6 +130,8 @@ class Shard {
 
   std::size_t index() const noexcept { return options_.index; }
   const ShardStats& stats() const noexcept { return stats_; }
+  // Null unless ShardOptions::metrics.
+  const ShardMetrics* metrics() const noexcept { return metrics_.get(); }
 
  private:
   caf::actor_system& system_;
@@ -127,6 +140,7 @@ class Shard {
   std::vector<RouteSpec> routes_;
   ShardStats stats_;
   ShardLiveness liveness_;
+  std::shared_ptr<ShardMetrics> metrics_;
   std::thread thread_;
   std::unique_ptr<caf::actor> handle_;
 };

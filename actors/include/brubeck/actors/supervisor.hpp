@@ -65,6 +65,7 @@ class Supervisor {
   std::vector<RouteSpec> routes_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::vector<std::shared_ptr<detail::PullHandover>> handovers_;  // one per shard index
+  std::vector<std::shared_ptr<ShardMetrics>> metrics_;            // one per shard index (or null)
   std::vector<std::vector<std::chrono::steady_clock::time_point>> restart_times_;
   std::size_t restarts_ = 0;
 };

@@ -203,6 +203,15 @@ struct Config {
   // (2 pinned shards on a shared 2-core host: 0.72x the unpinned ones).
   bool pin_threads = false;
   std::string log_level = "info";
+  // The access log: "" (none), "-" (standard output) or a file, opened
+  // again on SIGHUP; its format ("combined" or "json"); and one request in
+  // access_log_sample logged (1: all, 0: none).
+  std::string access_log;
+  std::string access_log_format = "combined";
+  std::size_t access_log_sample = 1;
+  // The path the App serves its metrics on, in Prometheus' text format; ""
+  // (default): none.
+  std::string metrics_route;
   // Signs secure cookies with the first, accepts any (key rotation); each at
   // least 16 bytes. Empty: secure cookies are unavailable.
   std::vector<std::string> cookie_secrets;

@@ -17,6 +17,9 @@ struct Dispatched {
   bool include_body = true;  // false for HEAD
   bool sent = false;         // the handler deferred or streamed its reply: send nothing
   bool deferred = false;     // ...and a DeferredReply will finish it later
+  // The route that matched (null: none), for per-route metrics. With `sent`,
+  // response.status is the status the handler set (bytes unknown here).
+  const RouteSpec* route = nullptr;
 };
 
 // `channel` carries deferred, streamed and delivered replies; without one

@@ -112,6 +112,9 @@ class RouteTable {
   // The first route whose pattern matches at the start of `path`.
   std::optional<RouteMatch> match(std::string_view path) const;
   std::size_t size() const noexcept;
+  // The position of `route` (a RouteMatch's) in this table; size() for a
+  // route of another table.
+  std::size_t index_of(const RouteSpec* route) const noexcept;
 
   // Reverse routing: the path of the route named `route_name`, built from its
   // pattern: leading '^' and trailing '$' dropped, escaped characters

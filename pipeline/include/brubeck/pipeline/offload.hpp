@@ -47,6 +47,8 @@ class OffloadPool {
   // Any thread. False when the queue is full.
   bool try_submit(std::function<void()> job);
   std::size_t threads() const noexcept { return threads_.size(); }
+  // Any thread: jobs waiting for a worker.
+  std::size_t queued();
 
   // The process-wide pool offload() uses: created on first use, with
   // configure_default() values if called before (default: 4 threads per
