@@ -32,9 +32,11 @@ TEST(Browser, LoginWrongThenRightPasswordPrivatePageLogout) {
 }
 
 // The live page: uPlot (from npm, served by the demo) charts /metrics per
-// shard; the screenshot stays with the test's output.
+// shard; under the script's slow requests its readouts show the traffic
+// (requests per second, p99, in flight) and a row for each of the three
+// shards, adding up to the totals. The screenshot stays with the output.
 TEST(Browser, LivePageChartsTheMetricsPerShard) {
-  DemoServer server({.args = {"--shards", "2"}});
+  DemoServer server({.args = {"--shards", "3"}});
   expect_browser_script_passes(server, "live");
   server.expect_clean_stop();
 }

@@ -4,9 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -448,6 +451,53 @@ TEST_F(Limits, ARequestRunningPastTheGracePeriodIsAnswered503OnExit) {
   EXPECT_EQ(*code, 0);
   EXPECT_EQ(count_of(demo().output(), "1 requests still running after the grace period"), 1u)
       << demo().output();
+}
+
+// The live page's uPlot files come from npm (examples/pages/node_modules, by
+// deploy/install-deps): served as they are there, with their content types.
+TEST(LivePage, ServesUplotFromNodeModules) {
+  DemoServer server;
+  const auto dist = source_dir() + "/examples/pages/node_modules/uplot/dist/";
+  auto read = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+  };
+  const auto js_file = read(dist + "uPlot.iife.min.js");
+  ASSERT_FALSE(js_file.empty()) << "run deploy/install-deps (npm ci in examples/pages)";
+  auto js = http_get(server.port(), "/live/uplot.js");
+  EXPECT_EQ(js.status, 200);
+  EXPECT_EQ(js.header("Content-Type"), "text/javascript; charset=utf-8");
+  EXPECT_EQ(js.body, js_file);
+  EXPECT_NE(js.body.find("uPlot"), std::string::npos);
+  auto css = http_get(server.port(), "/live/uplot.css");
+  EXPECT_EQ(css.status, 200);
+  EXPECT_EQ(css.header("Content-Type"), "text/css; charset=utf-8");
+  EXPECT_EQ(css.body, read(dist + "uPlot.min.css"));
+  EXPECT_FALSE(css.body.empty());
+  auto page = http_get(server.port(), "/live");
+  EXPECT_EQ(page.status, 200);
+  EXPECT_NE(page.body.find("src=\"/live/uplot.js\""), std::string::npos);
+  EXPECT_NE(page.body.find("href=\"/live/uplot.css\""), std::string::npos);
+  server.expect_clean_stop();
+}
+
+// Without npm's files the demo still starts (its other pages work), and the
+// live page's uPlot routes answer 503 naming the fix.
+TEST(LivePage, WithoutNodeModulesTheUplotRoutesAnswer503) {
+  TempDir pages("brubeck-live-pages");
+  for (const char* name : {"longpoll.html", "todos.html", "live.html"})
+    std::filesystem::copy_file(source_dir() + "/examples/pages/" + name, pages.path() + "/" + name);
+  DemoServer server({.args = {"--demo-pages", pages.path()}});
+  EXPECT_EQ(http_get(server.port(), "/live").status, 200);
+  EXPECT_EQ(http_get(server.port(), "/todos").status, 200);
+  for (const char* path : {"/live/uplot.js", "/live/uplot.css"}) {
+    auto r = http_get(server.port(), path);
+    EXPECT_EQ(r.status, 503) << path;
+    EXPECT_NE(r.body.find("deploy/install-deps"), std::string::npos) << path << ": " << r.body;
+  }
+  server.expect_clean_stop();
 }
 
 }  // namespace
