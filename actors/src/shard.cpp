@@ -603,9 +603,10 @@ class ShardLoop final : public ReplyChannel {
   static std::string_view sender_of(const Request& r) { return r.sender(); }
 
   void reply(const Request& request, Dispatched& result) {
+    // Counted before it leaves: a client that has its reply finds it counted.
+    stats_.replies.fetch_add(1, std::memory_order_relaxed);
     send_response(request.sender(), request.conn_id(), request.reply_slot(), result.response,
                   request.should_close(), result.include_body);
-    stats_.replies.fetch_add(1, std::memory_order_relaxed);
   }
 
   // One response to one connection, then (with `close`) the frame that
