@@ -81,29 +81,6 @@ class StaticPageHandler : public brubeck::WebMessageHandler {
   std::shared_ptr<const std::string> page_;
 };
 
-// A front-end file from npm (examples/pages/node_modules, installed by
-// deploy/install-deps), read once at start-up; without it, 503 naming the
-// fix (the rest of the demo needs no npm).
-class NpmFileHandler : public brubeck::WebMessageHandler {
- public:
-  NpmFileHandler(std::shared_ptr<const std::string> file, std::string type)
-      : file_(std::move(file)), type_(std::move(type)) {}
-  void get() override {
-    if (!file_) {
-      set_status(503);
-      set_body("not installed: run deploy/install-deps (npm ci in examples/pages)\n");
-      return;
-    }
-    set_header("Content-Type", type_);
-    set_header("Cache-Control", "max-age=3600");
-    set_body(*file_);
-  }
-
- private:
-  std::shared_ptr<const std::string> file_;
-  std::string type_;
-};
-
 // Throws when the page cannot be read: the demo refuses to start without it.
 std::shared_ptr<const std::string> read_page(const std::string& folder, const std::string& name) {
   const std::string path = folder + "/" + name;
@@ -111,14 +88,6 @@ std::shared_ptr<const std::string> read_page(const std::string& folder, const st
   std::ostringstream text;
   text << in.rdbuf();
   if (!in || text.str().empty()) throw std::runtime_error("cannot read " + path);
-  return std::make_shared<const std::string>(text.str());
-}
-
-std::shared_ptr<const std::string> read_optional(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (!in || text.str().empty()) return nullptr;
   return std::make_shared<const std::string>(text.str());
 }
 
@@ -502,10 +471,9 @@ brubeck::Config demo_settings() {
        .default_value = ":memory:"});
   // The default is this source tree's examples/pages (set by CMake), so the
   // demo finds its pages from any working directory.
-  c.add_setting<std::string>(
-      {.name = "demo.pages",
-       .help = "folder of the demo's HTML pages (longpoll.html, todos.html, live.html)",
-       .default_value = std::string(BRUBECK_DEMO_PAGES)});
+  c.add_setting<std::string>({.name = "demo.pages",
+                              .help = "folder of the demo's HTML pages (longpoll.html, todos.html)",
+                              .default_value = std::string(BRUBECK_DEMO_PAGES)});
   c.add_setting<bool>({.name = "demo.faults",
                        .help = "serve /fault/die (kills its shard) and /fault/spin (tests only)"});
   // GET /healthz: 200 {"status":"ready",...} once Mongrel2 subscribed and
@@ -513,6 +481,8 @@ brubeck::Config demo_settings() {
   c.health_route = "/healthz";
   // Its metrics, at /metrics: the demo listens on loopback only.
   c.metrics_route = "/metrics";
+  // And the live page charting them (uPlot built into the library).
+  c.live_route = "/live";
   // Several demos may run side by side (tests): by default nothing on disk.
   c.session_store = "memory";
   c.users_sqlite = ":memory:";
@@ -540,14 +510,6 @@ int main(int argc, char** argv) {
         R"(^/longpoll$)", read_page(app.setting<std::string>("demo.pages"), "longpoll.html"));
     app.route<StaticPageHandler>(R"(^/todos$)",
                                  read_page(app.setting<std::string>("demo.pages"), "todos.html"));
-    // The live page charts /metrics with uPlot (from npm).
-    app.route<StaticPageHandler>(R"(^/live$)",
-                                 read_page(app.setting<std::string>("demo.pages"), "live.html"));
-    const auto uplot = app.setting<std::string>("demo.pages") + "/node_modules/uplot/dist/";
-    app.route<NpmFileHandler>(R"(^/live/uplot\.js$)", read_optional(uplot + "uPlot.iife.min.js"),
-                              std::string("text/javascript; charset=utf-8"));
-    app.route<NpmFileHandler>(R"(^/live/uplot\.css$)", read_optional(uplot + "uPlot.min.css"),
-                              std::string("text/css; charset=utf-8"));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "brubeck_demo: %s\n", e.what());
     return 2;

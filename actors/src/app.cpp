@@ -24,6 +24,7 @@
 #include "brubeck/pipeline/fiber_hub.hpp"
 #include "brubeck/pipeline/log.hpp"
 #include "brubeck/pipeline/offload.hpp"
+#include "live_assets.hpp"
 
 namespace brubeck {
 
@@ -303,6 +304,73 @@ RouteSpec health_route(const std::string& path, const App& app) {
   });
 }
 
+// `text` with every `token` replaced by `value`.
+std::string replace_all(std::string text, std::string_view token, std::string_view value) {
+  for (auto at = text.find(token); at != std::string::npos;
+       at = text.find(token, at + value.size()))
+    text.replace(at, token.size(), value);
+  return text;
+}
+
+std::string html_escape(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+// The live page's routes: the page at `path`, charting `metrics`, and
+// uPlot's script and style under it (503 naming the fix when the library
+// was built without them).
+void add_live_routes(std::vector<RouteSpec>& routes, const std::string& path,
+                     const std::string& metrics) {
+  std::string base = path;
+  if (base.ends_with('/')) base.pop_back();
+  auto page = std::make_shared<const std::string>(
+      replace_all(replace_all(std::string(live::page), "{{metrics_route}}", html_escape(metrics)),
+                  "{{live_route}}", html_escape(base)));
+  routes.push_back(function_route(exact_pattern(path), {Method::get}, [page](WebMessageHandler& h) {
+    h.set_header("Content-Type", "text/html; charset=utf-8");
+    h.set_body(*page);
+  }));
+  auto file = [](std::string_view body, std::string_view type) {
+    return [body, type](WebMessageHandler& h) {
+      if (body.empty()) {
+        h.set_status(503);
+        h.set_header("Content-Type", "text/plain; charset=utf-8");
+        h.set_body(std::string(live::missing));
+        return;
+      }
+      h.set_header("Content-Type", type);
+      h.set_header("Cache-Control", "max-age=3600");
+      h.set_body(std::string(body));
+    };
+  };
+  routes.push_back(function_route(exact_pattern(base + "/uplot.js"), {Method::get},
+                                  file(live::uplot_js, "text/javascript; charset=utf-8")));
+  routes.push_back(function_route(exact_pattern(base + "/uplot.css"), {Method::get},
+                                  file(live::uplot_css, "text/css; charset=utf-8")));
+}
+
 // The last signal a thread outside run()'s mask caught (see below).
 std::atomic<int> caught_signal{0};
 extern "C" void catch_run_signal(int sig) { caught_signal.store(sig); }
@@ -356,12 +424,19 @@ int App::run() {
   std::vector<RouteSpec> routes;
   try {
     configure_logging(config_.log_level);
-    // The health and metrics routes come first: no route of the application
+    // The health, metrics and live routes come first: no route of the application
     // (a catch-all) shadows them.
     if (!config_.health_route.empty()) routes.push_back(health_route(config_.health_route, *this));
     if (!config_.metrics_route.empty())
       routes.push_back(function_route(exact_pattern(config_.metrics_route), {Method::get},
                                       [this](WebMessageHandler& h) { serve_metrics(h); }));
+    if (!config_.live_route.empty()) {
+      // load_config checks this too; a Config built in code is checked here.
+      if (config_.metrics_route.empty())
+        throw std::runtime_error("live_route = \"" + config_.live_route +
+                                 "\" needs metrics_route (the page charts what it serves)");
+      add_live_routes(routes, config_.live_route, config_.metrics_route);
+    }
     routes.insert(routes.end(), routes_.begin(), routes_.end());
     route_labels_.clear();
     for (const auto& r : routes) route_labels_.push_back(r.pattern);

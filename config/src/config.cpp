@@ -253,6 +253,17 @@ const std::vector<Setting>& framework_settings() {
              },
          .accepts_text = "a local path, or empty for none",
          .default_text = "none"}));
+    r.push_back(field<Text>(
+        &Config::live_route,
+        {.name = "live_route",
+         .help = "path of a page charting metrics_route live (needs metrics_route)",
+         .accepts =
+             [](std::string_view s) {
+               return s.empty() ||
+                      (s[0] == '/' && s.find_first_of("?# \\\t\r\n") == std::string_view::npos);
+             },
+         .accepts_text = "a local path, or empty for none",
+         .default_text = "none"}));
     r.push_back(field<Count>(&Config::offload_threads, {.name = "offload_threads",
                                                         .help = "offload() worker threads",
                                                         .max = 4096,
@@ -770,6 +781,10 @@ void validate(const Config& c) {
     if (!row.accepts_value(value))
       throw ConfigError(row.name + " = " + row.toml_text(value) + ": expected " + row.expected());
   }
+  // The live page charts what metrics_route serves: without it, nothing.
+  if (!c.live_route.empty() && c.metrics_route.empty())
+    throw ConfigError("live_route = \"" + c.live_route +
+                      "\" needs metrics_route (the page charts what it serves): set both");
 }
 
 Config parse_config(const std::vector<std::string>& args,

@@ -1,4 +1,4 @@
-// The demo's live page (/live, examples/pages/live.html): it reads /metrics
+// The demo's live page (live_route = "/live", actors/live/live.html): it reads /metrics
 // every second and charts, with uPlot from npm, requests per second and
 // in-flight requests per shard and the latency. While this script keeps slow
 // requests in flight (/slow?ms=600, from several connections, so from several

@@ -121,6 +121,9 @@ const std::map<std::string, Sample>& framework_samples() {
        {std::uint64_t{2500}, [](const Config& c) { EXPECT_EQ(c.request_timeout, 2500ms); }}},
       {"health_route",
        {std::string("/healthz"), [](const Config& c) { EXPECT_EQ(c.health_route, "/healthz"); }}},
+      {"live_route",
+       {std::string("/admin/live"),
+        [](const Config& c) { EXPECT_EQ(c.live_route, "/admin/live"); }}},
       {"offload_threads",
        {std::uint64_t{7}, [](const Config& c) { EXPECT_EQ(c.offload_threads, 7u); }}},
       {"offload_queue",
@@ -234,7 +237,10 @@ TEST(Settings, EveryKeyFromEverySource) {
   for (const auto& row : settings()) {
     auto it = samples.find(row.name);
     ASSERT_NE(it, samples.end()) << row.name << " has no sample in this test";
-    set_from_each_source(Config{}, row, it->second.value, it->second.check);
+    // live_route needs metrics_route (the next test): tried with it set.
+    Config base;
+    if (row.name == "live_route") base.metrics_route = "/metrics";
+    set_from_each_source(base, row, it->second.value, it->second.check);
   }
 }
 
@@ -305,6 +311,29 @@ TEST(Settings, HealthRouteIsALocalPathOrNothing) {
   EXPECT_EQ(parse_config({"prog", "--health-route", "/-/ready"}, Env{}.fn()).health_route,
             "/-/ready");
   EXPECT_EQ(parse_config({"prog", "--health-route", ""}, Env{}.fn()).health_route, "");
+}
+
+// The live page's route is a local path, or empty (none); it charts
+// metrics_route, so without that the configuration is refused, naming both.
+TEST(Settings, LiveRouteIsALocalPathAndNeedsMetricsRoute) {
+  for (const std::string bad : {"live", "/li ve", "/live?x=1"}) {
+    EXPECT_THROW(
+        parse_config({"prog", "--metrics-route", "/metrics", "--live-route", bad}, Env{}.fn()),
+        ConfigError)
+        << bad;
+  }
+  EXPECT_EQ(parse_config({"prog", "--metrics-route", "/m", "--live-route", "/live"}, Env{}.fn())
+                .live_route,
+            "/live");
+  EXPECT_EQ(parse_config({"prog"}, Env{}.fn()).live_route, "");
+  try {
+    parse_config({"prog", "--live-route", "/live"}, Env{}.fn());
+    ADD_FAILURE() << "live_route without metrics_route was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("live_route = \"/live\" needs metrics_route"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 // The login URL is a local path (a redirect target), the session Redis a

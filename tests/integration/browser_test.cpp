@@ -31,10 +31,10 @@ TEST(Browser, LoginWrongThenRightPasswordPrivatePageLogout) {
   server.expect_clean_stop();
 }
 
-// The live page: uPlot (from npm, served by the demo) charts /metrics per
-// shard; under the script's slow requests its readouts show the traffic
-// (requests per second, p99, in flight) and a row for each of the three
-// shards, adding up to the totals. The screenshot stays with the output.
+// The live page (live_route): uPlot (built into the library) charts
+// /metrics per shard; under the script's slow requests its readouts show
+// the traffic (requests per second, p99, in flight) and a row for each of
+// the three shards, adding up to the totals. The screenshot stays with the output.
 TEST(Browser, LivePageChartsTheMetricsPerShard) {
   DemoServer server({.args = {"--shards", "3"}});
   expect_browser_script_passes(server, "live");

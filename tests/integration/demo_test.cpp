@@ -453,11 +453,12 @@ TEST_F(Limits, ARequestRunningPastTheGracePeriodIsAnswered503OnExit) {
       << demo().output();
 }
 
-// The live page's uPlot files come from npm (examples/pages/node_modules, by
-// deploy/install-deps): served as they are there, with their content types.
+// The live page (live_route = "/live" in the demo) and uPlot's files, built
+// into the library from npm's (actors/live/node_modules, by
+// deploy/install-deps): served byte for byte, with their content types.
 TEST(LivePage, ServesUplotFromNodeModules) {
   DemoServer server;
-  const auto dist = source_dir() + "/examples/pages/node_modules/uplot/dist/";
+  const auto dist = source_dir() + "/actors/live/node_modules/uplot/dist/";
   auto read = [](const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     std::ostringstream text;
@@ -465,7 +466,7 @@ TEST(LivePage, ServesUplotFromNodeModules) {
     return text.str();
   };
   const auto js_file = read(dist + "uPlot.iife.min.js");
-  ASSERT_FALSE(js_file.empty()) << "run deploy/install-deps (npm ci in examples/pages)";
+  ASSERT_FALSE(js_file.empty()) << "run deploy/install-deps (npm ci in actors/live)";
   auto js = http_get(server.port(), "/live/uplot.js");
   EXPECT_EQ(js.status, 200);
   EXPECT_EQ(js.header("Content-Type"), "text/javascript; charset=utf-8");
@@ -478,26 +479,42 @@ TEST(LivePage, ServesUplotFromNodeModules) {
   EXPECT_FALSE(css.body.empty());
   auto page = http_get(server.port(), "/live");
   EXPECT_EQ(page.status, 200);
+  EXPECT_EQ(page.header("Content-Type"), "text/html; charset=utf-8");
   EXPECT_NE(page.body.find("src=\"/live/uplot.js\""), std::string::npos);
   EXPECT_NE(page.body.find("href=\"/live/uplot.css\""), std::string::npos);
+  EXPECT_NE(page.body.find("data-metrics=\"/metrics\""), std::string::npos);
+  EXPECT_EQ(page.body.find("{{"), std::string::npos) << "a placeholder left in the page";
   server.expect_clean_stop();
 }
 
-// Without npm's files the demo still starts (its other pages work), and the
-// live page's uPlot routes answer 503 naming the fix.
-TEST(LivePage, WithoutNodeModulesTheUplotRoutesAnswer503) {
-  TempDir pages("brubeck-live-pages");
-  for (const char* name : {"longpoll.html", "todos.html", "live.html"})
-    std::filesystem::copy_file(source_dir() + "/examples/pages/" + name, pages.path() + "/" + name);
-  DemoServer server({.args = {"--demo-pages", pages.path()}});
-  EXPECT_EQ(http_get(server.port(), "/live").status, 200);
-  EXPECT_EQ(http_get(server.port(), "/todos").status, 200);
-  for (const char* path : {"/live/uplot.js", "/live/uplot.css"}) {
-    auto r = http_get(server.port(), path);
-    EXPECT_EQ(r.status, 503) << path;
-    EXPECT_NE(r.body.find("deploy/install-deps"), std::string::npos) << path << ": " << r.body;
-  }
+// Other paths: the page names the metrics route it is given (its script
+// fetches that) and its files sit under its own route; the default paths
+// serve nothing.
+TEST(LivePage, FollowsTheConfiguredRoutes) {
+  DemoServer server({.args = {"--metrics-route", "/admin/metrics", "--live-route", "/admin/live"}});
+  auto page = http_get(server.port(), "/admin/live");
+  EXPECT_EQ(page.status, 200);
+  EXPECT_NE(page.body.find("data-metrics=\"/admin/metrics\""), std::string::npos) << page.body;
+  EXPECT_NE(page.body.find("src=\"/admin/live/uplot.js\""), std::string::npos);
+  EXPECT_NE(page.body.find("href=\"/admin/live/uplot.css\""), std::string::npos);
+  EXPECT_EQ(page.body.find("'/metrics'"), std::string::npos);
+  EXPECT_EQ(http_get(server.port(), "/admin/live/uplot.js").status, 200);
+  EXPECT_EQ(http_get(server.port(), "/admin/live/uplot.css").status, 200);
+  auto metrics = http_get(server.port(), "/admin/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("brubeck_requests_total"), std::string::npos);
+  EXPECT_EQ(http_get(server.port(), "/live").status, 404);
+  EXPECT_EQ(http_get(server.port(), "/live/uplot.js").status, 404);
   server.expect_clean_stop();
+}
+
+// The page charts metrics_route: live_route without it stops the start,
+// naming both settings.
+TEST(LivePage, WithoutMetricsRouteTheStartFails) {
+  auto [status, output] = run_process(binary_path("examples/brubeck_demo"),
+                                      {"--metrics-route", "", "--live-route", "/live"}, 10s);
+  EXPECT_EQ(status, 2) << output;
+  EXPECT_NE(output.find("live_route = \"/live\" needs metrics_route"), std::string::npos) << output;
 }
 
 }  // namespace

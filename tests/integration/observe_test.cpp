@@ -394,10 +394,12 @@ TEST(MetricsRestart, ReplacementShardCountsOn) {
   server.expect_clean_stop();
 }
 
-// Off unless configured: the route does not exist.
+// Off unless configured: the route does not exist (nor the demo's live
+// page, which needs it).
 TEST(MetricsOff, NoRouteWithoutTheSetting) {
-  DemoServer server{DemoOptions{.args = {"--metrics-route", ""}}};
+  DemoServer server{DemoOptions{.args = {"--metrics-route", "", "--live-route", ""}}};
   EXPECT_EQ(raw_get(server.port(), "/metrics").status, 404);
+  EXPECT_EQ(raw_get(server.port(), "/live").status, 404);
   server.expect_clean_stop();
 }
 

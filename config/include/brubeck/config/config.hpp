@@ -226,6 +226,10 @@ struct Config {
   // The path of the health route ("/healthz"), answered by the App before
   // any route of the application; empty: none (public routes show nothing).
   std::string health_route;
+  // The path of the live metrics page ("/live"): a page charting
+  // metrics_route every second with uPlot (embedded in the library), its
+  // script and style under this path; empty: none. Needs metrics_route.
+  std::string live_route;
   // offload(): worker threads (0: four per core) and jobs queued before 503.
   std::size_t offload_threads = 0;
   std::size_t offload_queue = 1024;
