@@ -299,8 +299,12 @@ AccessLog::AccessLog(std::string target, AccessLogFormat format, std::uint64_t s
 
 AccessLog::~AccessLog() {
   impl_->logger->flush();
+  // The pool first: it writes what is queued, then joins its thread. Queued
+  // lines hold the logger; were the logger released first, the pool's
+  // thread could free it inside the uninstrumented libspdlog, a hand-off
+  // ThreadSanitizer cannot see. After the join the last release is ours.
+  impl_->pool.reset();
   impl_->logger.reset();
-  impl_->pool.reset();  // writes what is queued, then joins its thread
 }
 
 void AccessLog::write(std::string_view line) {
