@@ -950,8 +950,9 @@ TEST(Health, WaitsForMongrel2sSubscription) {
   App app(c);
   std::atomic<int> code{-1};
   std::thread thread([&] { code = app.run(); });
-  // The shards wait 3 s for a subscriber, then serve without one.
-  for (int i = 0; i < 600 && !app.running(); ++i) std::this_thread::sleep_for(10ms);
+  // The shards wait 3 s for a subscriber each, then serve without one: 6 s
+  // or more for two (far more under TSan), so the bound is far above that.
+  for (int i = 0; i < 3000 && !app.running(); ++i) std::this_thread::sleep_for(10ms);
   ASSERT_TRUE(app.running());
   ASSERT_TRUE(await_health(app, Readiness::waiting_for_mongrel2, 1s));
   EXPECT_EQ(app.health().subscribed, 0u);
