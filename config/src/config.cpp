@@ -28,6 +28,12 @@ std::size_t Config::shard_count() const noexcept {
 
 namespace {
 
+// A path of this server's own: it starts with '/' and has no query,
+// fragment, blank or backslash (the routes' and login_url's settings).
+bool is_local_path(std::string_view s) {
+  return !s.empty() && s[0] == '/' && s.find_first_of("?# \\\t\r\n") == std::string_view::npos;
+}
+
 constexpr std::uint64_t kNoMax = std::numeric_limits<std::uint64_t>::max();
 
 bool valid_endpoint(std::string_view spec) {
@@ -208,18 +214,14 @@ const std::vector<Setting>& framework_settings() {
     r.push_back(field<Count>(
         &Config::access_log_sample,
         {.name = "access_log_sample", .help = "log one request in N (1: every one, 0: none)"}));
-    r.push_back(field<Text>(&Config::metrics_route,
-                            {.name = "metrics_route",
-                             .help = "path serving Prometheus metrics (keep it off public routes)",
-                             .accepts =
-                                 [](std::string_view s) {
-                                   return s.empty() ||
-                                          (s[0] == '/' && s.find_first_of("?# \\\t\r\n") ==
-                                                              std::string_view::npos);
-                                 },
-                             .accepts_text = "a local path",
-                             .default_text = "none",
-                             .flag = "--metrics-route"}));
+    r.push_back(
+        field<Text>(&Config::metrics_route,
+                    {.name = "metrics_route",
+                     .help = "path serving Prometheus metrics (keep it off public routes)",
+                     .accepts = [](std::string_view s) { return s.empty() || is_local_path(s); },
+                     .accepts_text = "a local path",
+                     .default_text = "none",
+                     .flag = "--metrics-route"}));
     r.push_back(field<List>(&Config::cookie_secrets,
                             {.name = "cookie_secrets",
                              .help = "secure-cookie secrets (the first signs, any verifies)",
@@ -246,24 +248,16 @@ const std::vector<Setting>& framework_settings() {
         &Config::health_route,
         {.name = "health_route",
          .help = "path answering 200 when ready, 503 starting, draining or with a shard down",
-         .accepts =
-             [](std::string_view s) {
-               return s.empty() ||
-                      (s[0] == '/' && s.find_first_of("?# \\\t\r\n") == std::string_view::npos);
-             },
+         .accepts = [](std::string_view s) { return s.empty() || is_local_path(s); },
          .accepts_text = "a local path, or empty for none",
          .default_text = "none"}));
-    r.push_back(field<Text>(
-        &Config::live_route,
-        {.name = "live_route",
-         .help = "path of a page charting metrics_route live (needs metrics_route)",
-         .accepts =
-             [](std::string_view s) {
-               return s.empty() ||
-                      (s[0] == '/' && s.find_first_of("?# \\\t\r\n") == std::string_view::npos);
-             },
-         .accepts_text = "a local path, or empty for none",
-         .default_text = "none"}));
+    r.push_back(
+        field<Text>(&Config::live_route,
+                    {.name = "live_route",
+                     .help = "path of a page charting metrics_route live (needs metrics_route)",
+                     .accepts = [](std::string_view s) { return s.empty() || is_local_path(s); },
+                     .accepts_text = "a local path, or empty for none",
+                     .default_text = "none"}));
     r.push_back(field<Count>(&Config::offload_threads, {.name = "offload_threads",
                                                         .help = "offload() worker threads",
                                                         .max = 4096,
@@ -322,11 +316,7 @@ const std::vector<Setting>& framework_settings() {
     r.push_back(field<Text>(&Config::login_url,
                             {.name = "login_url",
                              .help = "where a page needing a user redirects (with ?next=)",
-                             .accepts =
-                                 [](std::string_view s) {
-                                   return !s.empty() && s[0] == '/' &&
-                                          s.find_first_of("?# \\\t\r\n") == std::string_view::npos;
-                                 },
+                             .accepts = is_local_path,
                              .accepts_text = "a local path"}));
     r.push_back(field<Text>(
         &Config::users_sqlite,
